@@ -1,0 +1,160 @@
+//! `warden`: the command-line entry point. Parses arguments, sets up
+//! logging, loads configuration, runs the gateway, handles signals.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use warden::config::{self, Config, ConfigError, DEFAULT_CONFIG_YAML};
+
+#[derive(Parser)]
+#[command(name = "warden", version, about = "Warden: an identity-aware gateway for AI agents")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (with no -c: the embedded demo configuration on loopback).
+    Serve {
+        /// Configuration file (YAML).
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
+    },
+    /// Check a configuration file and list every problem.
+    Validate {
+        /// Configuration file (YAML).
+        #[arg(short = 'c', long = "config")]
+        config: PathBuf,
+    },
+    /// Print the JSON Schema of the configuration file.
+    Schema,
+    /// Print the embedded default configuration.
+    DefaultConfig,
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("WARDEN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("WARDEN_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn load(path: Option<&PathBuf>) -> Result<Config, ConfigError> {
+    match path {
+        Some(p) => config::load_file(p),
+        None => config::load_str(DEFAULT_CONFIG_YAML, "(embedded default)", &|k| std::env::var(k).ok()),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Schema => {
+            println!("{}", config::json_schema());
+            ExitCode::SUCCESS
+        }
+        Command::DefaultConfig => {
+            print!("{DEFAULT_CONFIG_YAML}");
+            ExitCode::SUCCESS
+        }
+        Command::Validate { config } => match config::load_file(&config) {
+            Ok(c) => {
+                println!(
+                    "{}: valid ({} listener(s), {} virtual server(s), {} backend(s))",
+                    config.display(),
+                    c.listeners.len(),
+                    c.virtual_servers.len(),
+                    c.virtual_servers.iter().map(|v| v.backends.len()).sum::<usize>()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Serve { config } => {
+            init_logging();
+            let cfg = match load(config.as_ref()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("cannot start the async runtime: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match rt.block_on(serve(cfg, config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("warden: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}
+
+async fn serve(cfg: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
+    let embedded = path.is_none();
+    let mut running = warden::server::start(cfg.clone()).await?;
+    let gw = running.gateway.clone();
+    let _watcher = path.clone().and_then(|p| warden::server::watch_config(gw.clone(), p));
+    print_banner(&cfg, &running, embedded);
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                if let Some(p) = &path {
+                    tracing::info!("SIGHUP: reloading configuration");
+                    let _ = warden::server::reload_from(&gw, p).await;
+                } else {
+                    tracing::info!("SIGHUP ignored: running the embedded configuration");
+                }
+            }
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+    gw.begin_shutdown();
+    running.wait().await;
+    Ok(())
+}
+
+fn print_banner(cfg: &Config, running: &warden::server::RunningGateway, embedded: bool) {
+    let base = running.base_url();
+    eprintln!();
+    eprintln!(
+        "Warden {} is running{}.",
+        env!("CARGO_PKG_VERSION"),
+        if embedded { " with the embedded demo configuration" } else { "" }
+    );
+    for vs in &cfg.virtual_servers {
+        let names: Vec<&str> = vs.backends.iter().map(|b| b.name.as_str()).collect();
+        eprintln!("  MCP endpoint  {base}{}   (virtual server {:?}, backends: {})", vs.path, vs.name, names.join(", "));
+    }
+    eprintln!("  Admin         http://{}/healthz  /readyz  /metrics", running.admin);
+    if let Some(vs) = cfg.virtual_servers.first() {
+        eprintln!();
+        eprintln!("Try it with the MCP Inspector:");
+        eprintln!(
+            "  npx @modelcontextprotocol/inspector@1.0.3 --cli {base}{} --transport http --method tools/list",
+            vs.path
+        );
+    }
+    eprintln!();
+}

@@ -1,0 +1,19 @@
+//! Configuration: raw serde structs → validated model; env expansion; schema.
+
+mod env;
+mod load;
+mod model;
+mod raw;
+mod units;
+
+#[cfg(test)]
+mod tests;
+
+pub use env::{expand_str, expand_tree};
+pub use load::{ConfigError, DEFAULT_CONFIG_YAML, json_schema, load_file, load_str};
+pub use model::{
+    BackendConfig, BackendKind, BuiltinDemo, Config, Curation, DEFAULT_ADMIN, DEFAULT_LISTEN, Limits, Listener,
+    SessionSettings, TlsFiles, VirtualServerConfig,
+};
+pub use raw::{EraSetting, HttpProtocol, HttpTransport, RawConfig};
+pub use units::{ByteSize, HumanDuration};

@@ -1,0 +1,525 @@
+//! The validated configuration: what the rest of Warden reads.
+//!
+//! Built once from [`RawConfig`] by [`Config::from_raw`], which collects every
+//! problem (each naming its key path) instead of stopping at the first.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use http::{HeaderName, HeaderValue};
+use url::Url;
+
+use super::raw::{EraSetting, HttpProtocol, HttpTransport, RawBackend, RawConfig, RawCuration, RawListener};
+use crate::mcp::names::is_valid_backend_name;
+
+/// Default listen address when the config names none.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default admin address.
+pub const DEFAULT_ADMIN: &str = "127.0.0.1:9901";
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listeners, at least one.
+    pub listeners: Vec<Listener>,
+    /// Admin listener address.
+    pub admin_address: SocketAddr,
+    /// Session sealing settings.
+    pub sessions: SessionSettings,
+    /// Size and time limits.
+    pub limits: Limits,
+    /// Virtual servers, at least one.
+    pub virtual_servers: Vec<Arc<VirtualServerConfig>>,
+}
+
+/// A validated listener.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listener {
+    /// Name for logs and metrics.
+    pub name: String,
+    /// Bound address.
+    pub address: SocketAddr,
+    /// The address as written (host name kept for URLs).
+    pub address_text: String,
+    /// Serve HTTP/1.1.
+    pub http1: bool,
+    /// Serve HTTP/2.
+    pub http2: bool,
+    /// TLS files, if TLS is on.
+    pub tls: Option<TlsFiles>,
+    /// Public base URL, if configured.
+    pub public_url: Option<Url>,
+    /// Extra accepted `Origin` values.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Listener {
+    /// The base URL clients use for this listener (no trailing slash).
+    pub fn base_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.as_str().trim_end_matches('/').to_string(),
+            None => {
+                let scheme = if self.tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://{}", self.address_text)
+            }
+        }
+    }
+}
+
+/// TLS certificate and key files.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsFiles {
+    /// Certificate chain PEM.
+    pub cert_file: PathBuf,
+    /// Private key PEM.
+    pub key_file: PathBuf,
+}
+
+/// Session sealing settings.
+#[derive(Clone)]
+pub struct SessionSettings {
+    /// The 32-byte sealing key, when configured.
+    pub key: Option<Arc<secrecy::SecretBox<[u8; 32]>>>,
+    /// Lifetime of a sealed session id.
+    pub max_lifetime: Duration,
+}
+
+impl std::fmt::Debug for SessionSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionSettings")
+            .field("key", &self.key.as_ref().map(|_| "[redacted]"))
+            .field("max_lifetime", &self.max_lifetime)
+            .finish()
+    }
+}
+
+/// Size and time limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Max request body bytes.
+    pub max_request_body: u64,
+    /// Max single upstream message bytes.
+    pub max_upstream_message: u64,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Default request timeout.
+    pub request_timeout: Duration,
+    /// Drain time at shutdown.
+    pub drain_timeout: Duration,
+}
+
+/// A validated virtual server.
+#[derive(Debug, Clone)]
+pub struct VirtualServerConfig {
+    /// Unique name.
+    pub name: String,
+    /// Path, starting with `/`, no trailing slash.
+    pub path: String,
+    /// Listener names, or all.
+    pub listeners: Option<Vec<String>>,
+    /// Backends, at least one.
+    pub backends: Vec<BackendConfig>,
+    /// Curation rules.
+    pub curation: Curation,
+    /// Instructions override.
+    pub instructions: Option<String>,
+}
+
+/// A validated backend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackendConfig {
+    /// Unique name within the virtual server.
+    pub name: String,
+    /// How to reach it.
+    pub kind: BackendKind,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Extra headers.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// How a backend is reached.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BackendKind {
+    /// Streamable HTTP.
+    StreamableHttp {
+        /// Endpoint URL.
+        url: Url,
+        /// Era selection.
+        era: EraSetting,
+    },
+    /// Legacy HTTP+SSE.
+    Sse {
+        /// SSE endpoint URL.
+        url: Url,
+    },
+    /// Child process on stdio.
+    Stdio {
+        /// Program.
+        command: String,
+        /// Arguments.
+        args: Vec<String>,
+        /// Extra environment.
+        env: Vec<(String, String)>,
+        /// Working directory.
+        working_dir: Option<PathBuf>,
+    },
+    /// Built-in demo server.
+    Builtin(BuiltinDemo),
+}
+
+/// The built-in demonstration servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuiltinDemo {
+    /// Time and arithmetic tools.
+    Clock,
+    /// A small note store with tools, resources and prompts.
+    Notes,
+}
+
+/// Curation rules of a virtual server.
+#[derive(Debug, Clone, Default)]
+pub struct Curation {
+    /// Allow-list (absent: all).
+    pub allow: Option<GlobSet>,
+    /// Deny-list.
+    pub deny: Option<GlobSet>,
+    /// exposed name → new name.
+    pub rename: HashMap<String, String>,
+    /// new name → exposed name.
+    pub rename_back: HashMap<String, String>,
+    /// Description overrides by final name.
+    pub descriptions: HashMap<String, String>,
+}
+
+impl Curation {
+    /// Whether the exposed (prefixed, not yet renamed) tool name is visible.
+    pub fn allows(&self, exposed: &str) -> bool {
+        self.allow.as_ref().is_none_or(|g| g.is_match(exposed))
+            && !self.deny.as_ref().is_some_and(|g| g.is_match(exposed))
+    }
+}
+
+impl Config {
+    /// Validates a raw config, returning every problem found.
+    pub fn from_raw(raw: RawConfig) -> Result<Config, Vec<String>> {
+        let mut p = Problems::default();
+        let listeners = validate_listeners(&raw.listeners, &mut p);
+        let admin_text =
+            raw.admin.as_ref().and_then(|a| a.address.clone()).unwrap_or_else(|| DEFAULT_ADMIN.to_string());
+        let admin_address = resolve(&admin_text, "admin.address", &mut p);
+        let sessions = validate_sessions(&raw, &mut p);
+        let limits = validate_limits(&raw);
+        let listener_names: HashSet<&str> = listeners.iter().map(|l| l.name.as_str()).collect();
+        let mut vs_names = HashSet::new();
+        let mut vs_paths = HashSet::new();
+        let mut virtual_servers = Vec::new();
+        if raw.virtual_servers.is_empty() {
+            p.push("virtualServers", "at least one virtual server is required");
+        }
+        for (i, vs) in raw.virtual_servers.iter().enumerate() {
+            let at = format!("virtualServers[{i}]");
+            if vs.name.trim().is_empty() {
+                p.push(format!("{at}.name"), "must not be empty");
+            } else if !vs_names.insert(vs.name.clone()) {
+                p.push(format!("{at}.name"), format!("duplicate virtual server name {:?}", vs.name));
+            }
+            let path = vs.path.trim_end_matches('/').to_string();
+            if !vs.path.starts_with('/') {
+                p.push(format!("{at}.path"), "must start with '/'");
+            } else if path.is_empty() {
+                p.push(format!("{at}.path"), "must not be '/' alone (use e.g. /mcp)");
+            } else if path.contains(['?', '#', '*', ' ']) || path.starts_with("/.well-known") {
+                p.push(format!("{at}.path"), "must be a plain path (no query, fragment, wildcard, or /.well-known)");
+            }
+            // Each (listener, path) pair must be unique; listeners absent means all.
+            for l in vs.listeners.clone().unwrap_or_else(|| listeners.iter().map(|l| l.name.clone()).collect()) {
+                if !vs_paths.insert((l.clone(), path.clone())) {
+                    p.push(format!("{at}.path"), format!("path {path:?} is already used on listener {l:?}"));
+                }
+            }
+            if let Some(ls) = &vs.listeners {
+                for (j, l) in ls.iter().enumerate() {
+                    if !listener_names.contains(l.as_str()) {
+                        p.push(format!("{at}.listeners[{j}]"), format!("unknown listener {l:?}"));
+                    }
+                }
+            }
+            if vs.backends.is_empty() {
+                p.push(format!("{at}.backends"), "at least one backend is required");
+            }
+            let mut names = HashSet::new();
+            let mut backends = Vec::new();
+            for (j, b) in vs.backends.iter().enumerate() {
+                let bat = format!("{at}.backends[{j}]");
+                if !names.insert(b.name.clone()) {
+                    p.push(format!("{bat}.name"), format!("duplicate backend name {:?}", b.name));
+                }
+                if let Some(b) = validate_backend(b, &bat, &limits, &mut p) {
+                    backends.push(b);
+                }
+            }
+            let curation = validate_curation(vs.curation.as_ref(), &format!("{at}.curation"), &mut p);
+            virtual_servers.push(Arc::new(VirtualServerConfig {
+                name: vs.name.clone(),
+                path,
+                listeners: vs.listeners.clone(),
+                backends,
+                curation,
+                instructions: vs.instructions.clone(),
+            }));
+        }
+        if p.0.is_empty() {
+            Ok(Config {
+                listeners,
+                admin_address: admin_address.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9901))),
+                sessions,
+                limits,
+                virtual_servers,
+            })
+        } else {
+            Err(p.0)
+        }
+    }
+}
+
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn push(&mut self, path: impl AsRef<str>, msg: impl AsRef<str>) {
+        self.0.push(format!("{}: {}", path.as_ref(), msg.as_ref()));
+    }
+}
+
+fn resolve(text: &str, at: &str, p: &mut Problems) -> Option<SocketAddr> {
+    match text.to_socket_addrs() {
+        Ok(mut it) => match it.next() {
+            Some(a) => Some(a),
+            None => {
+                p.push(at, format!("{text:?} resolves to no address"));
+                None
+            }
+        },
+        Err(e) => {
+            p.push(at, format!("invalid address {text:?} (expected host:port): {e}"));
+            None
+        }
+    }
+}
+
+fn validate_listeners(raw: &[RawListener], p: &mut Problems) -> Vec<Listener> {
+    let mut out = Vec::new();
+    let mut names = HashSet::new();
+    if raw.is_empty() {
+        p.push("listeners", "at least one listener is required");
+    }
+    for (i, l) in raw.iter().enumerate() {
+        let at = format!("listeners[{i}]");
+        let name = l.name.clone().unwrap_or_else(|| format!("listener-{i}"));
+        if !names.insert(name.clone()) {
+            p.push(format!("{at}.name"), format!("duplicate listener name {name:?}"));
+        }
+        let address = resolve(&l.address, &format!("{at}.address"), p);
+        let protocols = l.protocols.clone().unwrap_or_else(|| vec![HttpProtocol::Http1, HttpProtocol::Http2]);
+        if protocols.is_empty() {
+            p.push(format!("{at}.protocols"), "at least one protocol is required");
+        }
+        let tls = l.tls.as_ref().map(|t| {
+            for (key, file) in [("certFile", &t.cert_file), ("keyFile", &t.key_file)] {
+                if !std::path::Path::new(file).is_file() {
+                    p.push(format!("{at}.tls.{key}"), format!("file {file:?} does not exist"));
+                }
+            }
+            TlsFiles { cert_file: t.cert_file.clone().into(), key_file: t.key_file.clone().into() }
+        });
+        let public_url = l.public_url.as_ref().and_then(|u| match Url::parse(u) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u),
+            Ok(_) => {
+                p.push(format!("{at}.publicUrl"), "must be an http or https URL");
+                None
+            }
+            Err(e) => {
+                p.push(format!("{at}.publicUrl"), format!("invalid URL: {e}"));
+                None
+            }
+        });
+        if let Some(address) = address {
+            out.push(Listener {
+                name,
+                address,
+                address_text: l.address.clone(),
+                http1: protocols.contains(&HttpProtocol::Http1),
+                http2: protocols.contains(&HttpProtocol::Http2),
+                tls,
+                public_url,
+                allowed_origins: l.allowed_origins.clone(),
+            });
+        }
+    }
+    out
+}
+
+fn validate_sessions(raw: &RawConfig, p: &mut Problems) -> SessionSettings {
+    use base64::Engine;
+    let s = raw.sessions.as_ref();
+    let key = s.and_then(|s| s.key.as_deref()).filter(|k| !k.trim().is_empty()).and_then(|k| {
+        let k = k.trim();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(k)
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(k.trim_end_matches('=')));
+        match bytes {
+            Ok(b) => match <[u8; 32]>::try_from(b.as_slice()) {
+                Ok(arr) => Some(Arc::new(secrecy::SecretBox::new(Box::new(arr)))),
+                Err(_) => {
+                    p.push("sessions.key", format!("must decode to 32 bytes, got {}", b.len()));
+                    None
+                }
+            },
+            Err(_) => {
+                p.push("sessions.key", "is not valid base64");
+                None
+            }
+        }
+    });
+    SessionSettings {
+        key,
+        max_lifetime: s.and_then(|s| s.max_lifetime).map(|d| d.0).unwrap_or(Duration::from_secs(24 * 3600)),
+    }
+}
+
+fn validate_limits(raw: &RawConfig) -> Limits {
+    let l = raw.limits.as_ref();
+    Limits {
+        max_request_body: l.and_then(|l| l.max_request_body).map(|b| b.0).unwrap_or(4 << 20),
+        max_upstream_message: l.and_then(|l| l.max_upstream_message).map(|b| b.0).unwrap_or(16 << 20),
+        connect_timeout: l.and_then(|l| l.connect_timeout).map(|d| d.0).unwrap_or(Duration::from_secs(5)),
+        request_timeout: l.and_then(|l| l.request_timeout).map(|d| d.0).unwrap_or(Duration::from_secs(60)),
+        drain_timeout: l.and_then(|l| l.drain_timeout).map(|d| d.0).unwrap_or(Duration::from_secs(10)),
+    }
+}
+
+fn parse_http_url(text: &str, at: &str, p: &mut Problems) -> Option<Url> {
+    match Url::parse(text) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+        Ok(u) => {
+            p.push(at, format!("scheme {:?} not allowed (http or https only)", u.scheme()));
+            None
+        }
+        Err(url::ParseError::RelativeUrlWithoutBase) => {
+            p.push(at, "relative URL not allowed");
+            None
+        }
+        Err(e) => {
+            p.push(at, format!("invalid URL {text:?}: {e}"));
+            None
+        }
+    }
+}
+
+fn validate_backend(b: &RawBackend, at: &str, limits: &Limits, p: &mut Problems) -> Option<BackendConfig> {
+    if !is_valid_backend_name(&b.name) {
+        p.push(
+            format!("{at}.name"),
+            format!("{:?} is not a valid backend name (lowercase letters, digits, single hyphens; starts with a letter; at most 32)", b.name),
+        );
+    }
+    let count = [b.url.is_some(), b.stdio.is_some(), b.builtin.is_some()].iter().filter(|x| **x).count();
+    if count != 1 {
+        p.push(at, "exactly one of `url`, `stdio`, `builtin` is required");
+        return None;
+    }
+    if b.url.is_none() && (b.transport.is_some() || b.era.is_some()) {
+        p.push(at, "`transport` and `era` apply only to `url` backends");
+    }
+    let mut headers = Vec::new();
+    for (k, v) in &b.headers {
+        match (HeaderName::try_from(k.as_str()), HeaderValue::try_from(v.as_str())) {
+            (Ok(n), Ok(v)) => headers.push((n, v)),
+            _ => p.push(format!("{at}.headers.{k}"), "invalid header name or value"),
+        }
+    }
+    let kind = if let Some(url) = &b.url {
+        let url = parse_http_url(url, &format!("{at}.url"), p)?;
+        match b.transport.unwrap_or(HttpTransport::StreamableHttp) {
+            HttpTransport::StreamableHttp => {
+                BackendKind::StreamableHttp { url, era: b.era.unwrap_or(EraSetting::Auto) }
+            }
+            HttpTransport::Sse => {
+                if matches!(b.era, Some(EraSetting::Modern)) {
+                    p.push(format!("{at}.era"), "the sse transport is legacy only");
+                }
+                BackendKind::Sse { url }
+            }
+        }
+    } else if let Some(s) = &b.stdio {
+        if s.command.trim().is_empty() {
+            p.push(format!("{at}.stdio.command"), "must not be empty");
+        }
+        BackendKind::Stdio {
+            command: s.command.clone(),
+            args: s.args.clone(),
+            env: s.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            working_dir: s.working_dir.clone().map(PathBuf::from),
+        }
+    } else {
+        match b.builtin.as_deref() {
+            Some("clock") => BackendKind::Builtin(BuiltinDemo::Clock),
+            Some("notes") => BackendKind::Builtin(BuiltinDemo::Notes),
+            other => {
+                p.push(
+                    format!("{at}.builtin"),
+                    format!("unknown built-in {:?} (expected clock or notes)", other.unwrap_or("")),
+                );
+                return None;
+            }
+        }
+    };
+    Some(BackendConfig {
+        name: b.name.clone(),
+        kind,
+        timeout: b.timeout.map(|d| d.0).unwrap_or(limits.request_timeout),
+        headers,
+    })
+}
+
+fn glob_set(patterns: &[String], at: &str, p: &mut Problems) -> Option<GlobSet> {
+    let mut b = GlobSetBuilder::new();
+    for (i, pat) in patterns.iter().enumerate() {
+        match Glob::new(pat) {
+            Ok(g) => {
+                b.add(g);
+            }
+            Err(e) => p.push(format!("{at}[{i}]"), format!("invalid glob: {e}")),
+        }
+    }
+    b.build().ok()
+}
+
+fn validate_curation(raw: Option<&RawCuration>, at: &str, p: &mut Problems) -> Curation {
+    let Some(raw) = raw else {
+        return Curation::default();
+    };
+    let allow = raw.allow.as_ref().and_then(|a| glob_set(a, &format!("{at}.allow"), p));
+    let deny = if raw.deny.is_empty() { None } else { glob_set(&raw.deny, &format!("{at}.deny"), p) };
+    let mut rename_back = HashMap::new();
+    for (from, to) in &raw.rename {
+        if !crate::mcp::names::is_valid_tool_name(to) {
+            p.push(format!("{at}.rename.{from}"), format!("{to:?} is not a valid tool name"));
+        }
+        if rename_back.insert(to.clone(), from.clone()).is_some() {
+            p.push(format!("{at}.rename.{from}"), format!("two tools renamed to {to:?}"));
+        }
+    }
+    Curation {
+        allow,
+        deny,
+        rename: raw.rename.clone().into_iter().collect(),
+        rename_back,
+        descriptions: raw.descriptions.clone().into_iter().collect(),
+    }
+}

@@ -1,0 +1,124 @@
+//! Building a [`Runtime`] from a [`Config`], reusing what a reload keeps.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use super::Runtime;
+use crate::config::{BackendConfig, BackendKind, Config};
+use crate::mcp::session::SessionSealer;
+use crate::mcp::upstream::Upstream;
+use crate::mcp::upstream::builtin::BuiltinConnector;
+use crate::mcp::upstream::channel::{ChannelUpstream, Connector};
+use crate::mcp::upstream::http::HttpUpstream;
+use crate::mcp::upstream::sse_legacy::SseConnector;
+use crate::mcp::upstream::stdio::StdioConnector;
+use crate::mcp::virtual_server::{BackendHandle, VirtualServer};
+
+/// Why a runtime could not be built from a valid config.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The HTTP client could not be built (TLS roots).
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(String),
+}
+
+/// The HTTP client used for all HTTP backends.
+pub fn http_client(config: &Config) -> Result<reqwest::Client, BuildError> {
+    reqwest::Client::builder()
+        .connect_timeout(config.limits.connect_timeout)
+        .tcp_nodelay(true)
+        .pool_idle_timeout(std::time::Duration::from_secs(60))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| BuildError::HttpClient(e.to_string()))
+}
+
+fn make_upstream(
+    b: &BackendConfig,
+    config: &Config,
+    http: &reqwest::Client,
+    shutdown: &watch::Sender<bool>,
+) -> Upstream {
+    let max = usize::try_from(config.limits.max_upstream_message).unwrap_or(usize::MAX);
+    let ready_timeout = config.limits.connect_timeout.max(std::time::Duration::from_secs(10));
+    let channel = |connector: Box<dyn Connector>| {
+        Upstream::Channel(ChannelUpstream::start(&b.name, connector, ready_timeout, shutdown.subscribe()))
+    };
+    match &b.kind {
+        BackendKind::StreamableHttp { url, era } => Upstream::Http(Arc::new(HttpUpstream::new(
+            &b.name,
+            url.clone(),
+            *era,
+            http.clone(),
+            b.headers.clone(),
+            b.timeout,
+            max,
+        ))),
+        BackendKind::Sse { url } => channel(Box::new(SseConnector {
+            url: url.clone(),
+            client: http.clone(),
+            headers: b.headers.clone(),
+            max_message: max,
+            connect_timeout: config.limits.connect_timeout,
+        })),
+        BackendKind::Stdio { command, args, env, working_dir } => channel(Box::new(StdioConnector {
+            command: command.clone(),
+            args: args.clone(),
+            env: env.clone(),
+            working_dir: working_dir.clone(),
+            max_message: max,
+        })),
+        BackendKind::Builtin(which) => channel(Box::new(BuiltinConnector::new(*which))),
+    }
+}
+
+/// Builds the runtime; with `old`, unchanged backends keep their upstream.
+pub fn runtime(
+    config: &Config,
+    old: Option<&Runtime>,
+    http: &reqwest::Client,
+    shutdown: &watch::Sender<bool>,
+) -> Result<Runtime, BuildError> {
+    let mut keep: HashMap<(String, String), (BackendConfig, Upstream)> = HashMap::new();
+    if let Some(old) = old {
+        for vs in &old.virtual_servers {
+            for (b, bc) in vs.backends.iter().zip(&vs.config.backends) {
+                keep.insert((vs.config.name.clone(), b.name.clone()), (bc.clone(), b.upstream.clone()));
+            }
+        }
+    }
+    let mut virtual_servers = Vec::new();
+    for vs in &config.virtual_servers {
+        let mut backends = Vec::new();
+        for (i, bc) in vs.backends.iter().enumerate() {
+            let reused =
+                keep.remove(&(vs.name.clone(), bc.name.clone())).filter(|(old_cfg, _)| old_cfg == bc).map(|(_, up)| up);
+            let upstream = reused.unwrap_or_else(|| make_upstream(bc, config, http, shutdown));
+            backends.push(Arc::new(BackendHandle::new(&bc.name, i, upstream, bc.timeout)));
+        }
+        virtual_servers.push(Arc::new(VirtualServer::new(vs.clone(), backends)));
+    }
+    let same_key = old.is_some_and(|o| {
+        use secrecy::ExposeSecret;
+        match (&o.config.sessions.key, &config.sessions.key) {
+            (Some(a), Some(b)) => a.expose_secret() == b.expose_secret(),
+            (None, None) => true,
+            _ => false,
+        }
+    }) && old.is_some_and(|o| o.config.sessions.max_lifetime == config.sessions.max_lifetime);
+    let sealer = match old {
+        Some(o) if same_key => o.sealer.clone(),
+        _ => {
+            if config.sessions.key.is_none() {
+                tracing::warn!(
+                    "no session key configured (sessions.key / WARDEN_SESSION_KEY): using a random key; \
+                     replicas will not share sessions and sessions end at restart"
+                );
+            }
+            Arc::new(SessionSealer::new(config.sessions.key.as_deref(), config.sessions.max_lifetime))
+        }
+    };
+    Ok(Runtime { config: Arc::new(config.clone()), sealer, virtual_servers })
+}

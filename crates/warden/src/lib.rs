@@ -1,0 +1,14 @@
+//! Warden: an identity-aware gateway for AI agents.
+//!
+//! The request path, in order (see `docs/architecture.md`):
+//! [`listener`] → TLS → authentication → rate limit → [`mcp::front`] (protocol
+//! decode) → authorization → upstream credential → [`mcp::upstream`].
+
+pub mod admin;
+pub mod config;
+pub mod error;
+pub mod gateway;
+pub mod listener;
+pub mod mcp;
+pub mod server;
+pub mod telemetry;

@@ -1,0 +1,307 @@
+//! The MCP endpoint of a virtual server: HTTP in, era detection, validation,
+//! sessions, then the virtual server; its outcome back out as JSON or SSE.
+//!
+//! Stages, in order: Origin/Host check → method → body limit → envelope →
+//! era → (legacy) session or (modern) header validation → virtual server.
+
+mod origin;
+pub mod sse;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use serde_json::{Map, Value};
+
+pub use origin::origin_allowed;
+
+use crate::config::{Limits, Listener};
+use crate::error::{Body, json_response, rpc_error, status_only};
+use crate::mcp::jsonrpc::{Kind, Message, code};
+use crate::mcp::modern::validate::{meta_version, validate_request};
+use crate::mcp::protocol::{MODERN, REMOVED_IN_MODERN, header, is_legacy_version};
+use crate::mcp::session::{SessionError, SessionSealer, SessionState};
+use crate::mcp::virtual_server::{Caller, Outcome, VirtualServer};
+use crate::telemetry::AccessRecord;
+
+/// What the endpoint needs besides the virtual server.
+pub struct Front<'a> {
+    /// The listener the request came in on.
+    pub listener: &'a Listener,
+    /// Session sealer.
+    pub sealer: &'a SessionSealer,
+    /// Limits.
+    pub limits: &'a Limits,
+}
+
+fn header_str<'a, B>(req: &'a Request<B>, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+impl Front<'_> {
+    /// Serves one HTTP request to the virtual server's MCP endpoint.
+    pub async fn serve<B>(&self, vs: &Arc<VirtualServer>, req: Request<B>, log: &mut AccessRecord) -> Response<Body>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        if !origin_allowed(self.listener, req.headers()) {
+            log.outcome = "forbidden_origin";
+            return rpc_error(StatusCode::FORBIDDEN, None, code::INVALID_REQUEST, "Origin not allowed", None);
+        }
+        if req.uri().query().is_some_and(|q| q.split('&').any(|kv| kv.starts_with("access_token="))) {
+            log.outcome = "token_in_query";
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                code::INVALID_REQUEST,
+                "Tokens in the query string are refused",
+                None,
+            );
+        }
+        match *req.method() {
+            Method::POST => self.post(vs, req, log).await,
+            Method::GET => self.get(vs, &req, log).await,
+            Method::DELETE => self.delete(vs, &req, log).await,
+            _ => {
+                let mut r = status_only(StatusCode::METHOD_NOT_ALLOWED);
+                r.headers_mut().insert(http::header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
+                r
+            }
+        }
+    }
+
+    /// The sealed session named by `Mcp-Session-Id`. `Err` means "unknown
+    /// session" (forged, expired, or for another virtual server): 404.
+    fn session<B>(&self, vs: &VirtualServer, req: &Request<B>) -> Result<Option<SessionState>, UnknownSession> {
+        let Some(id) = header_str(req, header::SESSION_ID) else { return Ok(None) };
+        match self.sealer.open(id) {
+            Ok(s) if s.virtual_server == vs.config.name => Ok(Some(s)),
+            Ok(_) | Err(SessionError::Malformed | SessionError::Forged | SessionError::Expired) => Err(UnknownSession),
+        }
+    }
+
+    async fn get<B>(&self, vs: &VirtualServer, req: &Request<B>, log: &mut AccessRecord) -> Response<Body> {
+        log.method = Some("GET stream".into());
+        let modern = header_str(req, header::PROTOCOL_VERSION) == Some(MODERN);
+        let state = match self.session(vs, req) {
+            Ok(Some(s)) if !modern => s,
+            Ok(_) => return method_not_allowed(),
+            Err(r) => return r.response(),
+        };
+        let accepts_sse = header_str(req, "accept").is_some_and(|a| a.contains("text/event-stream"));
+        if !accepts_sse {
+            return status_only(StatusCode::NOT_ACCEPTABLE);
+        }
+        let last = header_str(req, header::LAST_EVENT_ID);
+        let rx = vs.listen_legacy(Arc::new(state), last).await;
+        sse_response(rx)
+    }
+
+    async fn delete<B>(&self, vs: &VirtualServer, req: &Request<B>, log: &mut AccessRecord) -> Response<Body> {
+        log.method = Some("DELETE session".into());
+        match self.session(vs, req) {
+            Ok(Some(s)) => {
+                vs.end_session(&s).await;
+                status_only(StatusCode::OK)
+            }
+            Ok(None) => method_not_allowed(),
+            Err(r) => r.response(),
+        }
+    }
+
+    async fn post<B>(&self, vs: &Arc<VirtualServer>, req: Request<B>, log: &mut AccessRecord) -> Response<Body>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let ct_ok = header_str(&req, "content-type").is_some_and(|c| c.trim_start().starts_with("application/json"));
+        if !ct_ok {
+            return rpc_error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                None,
+                code::INVALID_REQUEST,
+                "Content-Type must be application/json",
+                None,
+            );
+        }
+        let (parts, body) = req.into_parts();
+        let limit = usize::try_from(self.limits.max_request_body).unwrap_or(usize::MAX);
+        let bytes = match Limited::new(body, limit).collect().await {
+            Ok(c) => c.to_bytes(),
+            Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+                log.outcome = "body_too_large";
+                return rpc_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    None,
+                    code::INVALID_REQUEST,
+                    "Request body too large",
+                    None,
+                );
+            }
+            Err(_) => return status_only(StatusCode::BAD_REQUEST),
+        };
+        let msg = match Message::parse(&bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                log.outcome = "invalid_jsonrpc";
+                return rpc_error(StatusCode::BAD_REQUEST, None, e.code(), "Invalid JSON-RPC message", None);
+            }
+        };
+        let req = Request::from_parts(parts, ());
+        log.method = msg.method.clone();
+        let params: Map<String, Value> = msg.params_object().unwrap_or_default();
+        log.name = params
+            .get("name")
+            .or_else(|| params.get("uri"))
+            .and_then(Value::as_str)
+            .map(|s| s.chars().take(128).collect());
+        let header_version = header_str(&req, header::PROTOCOL_VERSION);
+        let modern = meta_version(&params).is_some()
+            || header_version.is_some_and(|v| !is_legacy_version(v))
+            || (msg.method.as_deref() == Some("server/discover"));
+        if modern {
+            log.era = "modern";
+            self.post_modern(vs, &req, msg, &params, log).await
+        } else {
+            log.era = "legacy";
+            self.post_legacy(vs, &req, msg, &params, log).await
+        }
+    }
+
+    async fn post_modern(
+        &self,
+        vs: &Arc<VirtualServer>,
+        req: &Request<()>,
+        msg: Message,
+        params: &Map<String, Value>,
+        log: &mut AccessRecord,
+    ) -> Response<Body> {
+        let kind = msg.kind().ok();
+        if kind != Some(Kind::Request) {
+            // Modern clients send no notifications or responses over HTTP
+            // (cancellation is closing the stream); accept and drop them.
+            return status_only(StatusCode::ACCEPTED);
+        }
+        let method = msg.method.clone().unwrap_or_default();
+        if let Err(r) = validate_request(req.headers(), &method, params) {
+            log.outcome = "header_mismatch";
+            return rpc_error(
+                StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST),
+                msg.id,
+                r.code,
+                r.message,
+                r.data,
+            );
+        }
+        if REMOVED_IN_MODERN.contains(&method.as_str()) {
+            log.outcome = "method_not_found";
+            return rpc_error(StatusCode::NOT_FOUND, msg.id, code::METHOD_NOT_FOUND, "Method not found", None);
+        }
+        let caps = params
+            .get("_meta")
+            .and_then(|m| m.get(crate::mcp::protocol::META_CLIENT_CAPABILITIES))
+            .cloned()
+            .unwrap_or_default();
+        let caller = Caller::Modern { client_capabilities: caps };
+        let outcome = vs.handle(&caller, msg).await;
+        self.respond(outcome, true, log)
+    }
+
+    async fn post_legacy(
+        &self,
+        vs: &Arc<VirtualServer>,
+        req: &Request<()>,
+        msg: Message,
+        params: &Map<String, Value>,
+        log: &mut AccessRecord,
+    ) -> Response<Body> {
+        if msg.method.as_deref() == Some("initialize") && msg.kind().ok() == Some(Kind::Request) {
+            let (state, result) = vs.initialize(params).await;
+            let sid = self.sealer.seal(&state);
+            let body = match crate::mcp::jsonrpc::to_raw(&result) {
+                Some(r) => Message::response(msg.id, r).to_bytes(),
+                None => Message::error(msg.id, code::INTERNAL_ERROR, "Internal error", None).to_bytes(),
+            };
+            let mut r = json_response(StatusCode::OK, body);
+            if let Ok(v) = HeaderValue::from_str(&sid) {
+                r.headers_mut().insert(header::SESSION_ID, v);
+            }
+            return r;
+        }
+        if let Some(v) = header_str(req, header::PROTOCOL_VERSION)
+            && !is_legacy_version(v)
+        {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                msg.id,
+                code::INVALID_REQUEST,
+                "Unsupported protocol version",
+                None,
+            );
+        }
+        let state = match self.session(vs, req) {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                log.outcome = "missing_session";
+                return rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    msg.id,
+                    code::INVALID_REQUEST,
+                    "Mcp-Session-Id header is required",
+                    None,
+                );
+            }
+            Err(r) => {
+                log.outcome = "unknown_session";
+                return r.response();
+            }
+        };
+        let outcome = vs.handle(&Caller::Legacy(Arc::new(state)), msg).await;
+        self.respond(outcome, false, log)
+    }
+
+    fn respond(&self, outcome: Outcome, modern: bool, log: &mut AccessRecord) -> Response<Body> {
+        match outcome {
+            Outcome::Accepted => status_only(StatusCode::ACCEPTED),
+            Outcome::Response(m) => {
+                let code = m.error_code();
+                let status = match code {
+                    Some(c) if modern && c == crate::mcp::jsonrpc::code::METHOD_NOT_FOUND => StatusCode::NOT_FOUND,
+                    _ => StatusCode::OK,
+                };
+                if let Some(c) = code {
+                    log.outcome =
+                        if c == crate::mcp::jsonrpc::code::BACKEND_ERROR { "backend_error" } else { "rpc_error" };
+                }
+                json_response(status, m.to_bytes())
+            }
+            Outcome::Stream(rx) => sse_response(rx),
+        }
+    }
+}
+
+/// A session id Warden cannot use.
+struct UnknownSession;
+
+impl UnknownSession {
+    fn response(self) -> Response<Body> {
+        rpc_error(StatusCode::NOT_FOUND, None, code::INVALID_REQUEST, "Session not found", None)
+    }
+}
+
+fn method_not_allowed() -> Response<Body> {
+    let mut r = status_only(StatusCode::METHOD_NOT_ALLOWED);
+    r.headers_mut().insert(http::header::ALLOW, HeaderValue::from_static("POST"));
+    r
+}
+
+fn sse_response(rx: tokio::sync::mpsc::Receiver<crate::mcp::virtual_server::ClientEvent>) -> Response<Body> {
+    let mut r = Response::new(BodyExt::boxed_unsync(sse::sse_body(rx)));
+    let h = r.headers_mut();
+    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    r
+}

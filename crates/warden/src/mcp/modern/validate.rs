@@ -1,0 +1,118 @@
+//! Validation of a modern request: headers against body, in the order the
+//! specification's reference checks them (see `docs/protocol-eras.md` §4).
+//!
+//! An intermediary that routes or authorizes on these headers must check them
+//! against the body, or a client could smuggle one method past policy while
+//! the backend executes another.
+
+use http::HeaderMap;
+use serde_json::{Map, Value, json};
+
+use super::headers::decode_header_value;
+use crate::mcp::jsonrpc::code;
+use crate::mcp::protocol::{
+    META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION, MODERN, SUPPORTED_VERSIONS, header, name_param,
+};
+
+/// A rejected modern request: HTTP status, JSON-RPC code, message, data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON-RPC error code.
+    pub code: i64,
+    /// Fixed message.
+    pub message: &'static str,
+    /// Optional data.
+    pub data: Option<Value>,
+}
+
+fn reject(code: i64, message: &'static str) -> Rejection {
+    Rejection { status: 400, code, message, data: None }
+}
+
+/// The version a modern request carries in `_meta`, if any.
+pub fn meta_version(params: &Map<String, Value>) -> Option<&str> {
+    params.get("_meta")?.get(META_PROTOCOL_VERSION)?.as_str()
+}
+
+/// Checks a modern request's headers and `_meta` against its body.
+pub fn validate_request(headers: &HeaderMap, method: &str, params: &Map<String, Value>) -> Result<(), Rejection> {
+    let Some(hv) = headers.get(header::PROTOCOL_VERSION) else {
+        return Err(reject(code::HEADER_MISMATCH, "MCP-Protocol-Version header is required"));
+    };
+    let hv = hv.to_str().unwrap_or("").trim();
+    let meta = params.get("_meta").and_then(Value::as_object);
+    let (Some(version), Some(_caps)) = (
+        meta.and_then(|m| m.get(META_PROTOCOL_VERSION)).and_then(Value::as_str),
+        meta.and_then(|m| m.get(META_CLIENT_CAPABILITIES)).and_then(Value::as_object),
+    ) else {
+        return Err(reject(code::INVALID_PARAMS, "params._meta must carry protocolVersion and clientCapabilities"));
+    };
+    if hv != version {
+        return Err(reject(code::HEADER_MISMATCH, "MCP-Protocol-Version header does not match _meta"));
+    }
+    if version != MODERN {
+        return Err(Rejection {
+            status: 400,
+            code: code::UNSUPPORTED_VERSION,
+            message: "Unsupported protocol version",
+            data: Some(json!({"supported": SUPPORTED_VERSIONS, "requested": version})),
+        });
+    }
+    match headers.get(header::METHOD).map(|v| v.as_bytes()) {
+        Some(m) if trim(m) == method.as_bytes() => {}
+        _ => {
+            return Err(reject(code::HEADER_MISMATCH, "Mcp-Method header does not match the body"));
+        }
+    }
+    if let Some(field) = name_param(method) {
+        let body = params.get(field).and_then(Value::as_str);
+        let hdr = headers.get(header::NAME).and_then(|v| decode_header_value(v.as_bytes()));
+        if body.is_none() || hdr.as_deref() != body {
+            return Err(reject(code::HEADER_MISMATCH, "Mcp-Name header does not match the body"));
+        }
+    }
+    Ok(())
+}
+
+fn trim(b: &[u8]) -> &[u8] {
+    let s = b.iter().position(|c| !matches!(c, b' ' | b'\t')).unwrap_or(b.len());
+    let e = b.iter().rposition(|c| !matches!(c, b' ' | b'\t')).map_or(s, |i| i + 1);
+    &b[s..e.max(s)]
+}
+
+/// Checks `Mcp-Param-*` headers against tool arguments marked `x-mcp-header`
+/// in the tool's input schema.
+pub fn validate_param_headers(
+    headers: &HeaderMap,
+    input_schema: &Value,
+    args: &Map<String, Value>,
+) -> Result<(), Rejection> {
+    let Some(props) = input_schema.get("properties").and_then(Value::as_object) else {
+        return Ok(());
+    };
+    for (arg, schema) in props {
+        let Some(hname) = schema.get("x-mcp-header").and_then(Value::as_str) else {
+            continue;
+        };
+        let expected = match args.get(arg) {
+            None | Some(Value::Null) => continue,
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Bool(b)) => b.to_string(),
+            Some(Value::Number(n)) => n.to_string(),
+            Some(_) => continue,
+        };
+        let full = format!("{}{}", header::PARAM_PREFIX, hname.to_ascii_lowercase());
+        let got = headers.get(full.as_str()).and_then(|v| decode_header_value(v.as_bytes()));
+        let same = match (&got, args.get(arg)) {
+            (Some(g), Some(Value::Number(n))) => g.parse::<f64>().ok() == n.as_f64(),
+            (Some(g), _) => *g == expected,
+            (None, _) => false,
+        };
+        if !same {
+            return Err(reject(code::HEADER_MISMATCH, "Mcp-Param header does not match the arguments"));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! Upstream MCP servers (backends), whatever their transport and era.
+//!
+//! Two shapes of upstream exist:
+//! - **Streamable HTTP** ([`http`]): every client session gets its own backend
+//!   session (legacy era) or no session at all (modern era); each request is
+//!   its own HTTP exchange whose reply is a JSON body or an SSE stream.
+//! - **Message channels** ([`channel`]): stdio child processes, the 2024-11-05
+//!   HTTP+SSE transport and the built-in demos. One shared backend session per
+//!   Warden process; requests are multiplexed by rewritten ids and replies are
+//!   demultiplexed back to the request that caused them.
+
+pub mod builtin;
+pub mod channel;
+pub mod http;
+pub mod sse_client;
+pub mod sse_legacy;
+pub mod stdio;
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::jsonrpc::Message;
+use super::session::BackendSession;
+
+/// One message from a backend, with its SSE event id when it came on a stream.
+#[derive(Debug, Clone)]
+pub struct UpstreamEvent {
+    /// The backend's SSE event id.
+    pub event_id: Option<String>,
+    /// The backend's SSE `retry` hint, in milliseconds.
+    pub retry_ms: Option<u64>,
+    /// The message (absent for an id/retry-only event, a "priming" event).
+    pub message: Option<Message>,
+}
+
+/// What a backend answered to a request.
+#[derive(Debug)]
+pub enum Reply {
+    /// The final response, alone.
+    Single(Message),
+    /// A stream of events ending with the response (or ending early).
+    Stream(mpsc::Receiver<Result<UpstreamEvent, UpstreamError>>),
+    /// Accepted with no body (notifications and responses).
+    Accepted,
+}
+
+/// What went wrong talking to a backend. Clients see only the backend name and
+/// a fixed message chosen in `crate::error`; logs get the detail.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// Connection refused, reset, DNS, TLS.
+    #[error("cannot reach backend: {0}")]
+    Connect(String),
+    /// No answer in time.
+    #[error("backend timed out")]
+    Timeout,
+    /// The backend answered with an unexpected HTTP status.
+    #[error("backend answered HTTP {0}")]
+    Status(u16),
+    /// The backend no longer knows the session (HTTP 404 with a session id).
+    #[error("backend session expired")]
+    SessionExpired,
+    /// The backend's answer is not valid MCP.
+    #[error("invalid answer from backend: {0}")]
+    Protocol(String),
+    /// The answer is larger than `limits.maxUpstreamMessage`.
+    #[error("backend message too large")]
+    TooLarge,
+    /// The backend (process, channel) is not running.
+    #[error("backend unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The era a backend speaks, once known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendEra {
+    /// initialize + sessions.
+    Legacy,
+    /// stateless 2026-07-28.
+    Modern,
+}
+
+/// Per-call context passed to an upstream.
+#[derive(Debug, Clone, Default)]
+pub struct CallContext {
+    /// The backend session to use (legacy HTTP backends).
+    pub session: Option<BackendSession>,
+}
+
+/// A backend of any kind.
+#[derive(Debug, Clone)]
+pub enum Upstream {
+    /// Streamable HTTP, either era.
+    Http(Arc<http::HttpUpstream>),
+    /// A shared message channel (stdio, HTTP+SSE, built-in).
+    Channel(Arc<channel::ChannelHandle>),
+}
+
+impl Upstream {
+    /// Sends a request, notification or response.
+    pub async fn send(&self, ctx: &CallContext, msg: Message) -> Result<Reply, UpstreamError> {
+        match self {
+            Upstream::Http(h) => h.send(ctx, msg).await,
+            Upstream::Channel(c) => c.send(msg).await,
+        }
+    }
+
+    /// Whether each client session needs its own backend session.
+    pub fn per_client_sessions(&self) -> bool {
+        matches!(self, Upstream::Http(h) if h.era() == BackendEra::Legacy)
+    }
+}

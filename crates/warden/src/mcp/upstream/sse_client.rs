@@ -1,0 +1,154 @@
+//! Reading `text/event-stream` bodies from backends.
+//!
+//! Hand-rolled on purpose: the SSE grammar is a few lines (WHATWG HTML
+//! §9.2.6), and the crates that parse it buffer an event without limit.
+//! Here every line and event is bounded by `limits.maxUpstreamMessage`, so a
+//! misbehaving backend cannot make Warden allocate without bound.
+
+use bytes::{Buf, BytesMut};
+use futures::{Stream, StreamExt};
+use tokio::sync::mpsc;
+
+use super::{UpstreamError, UpstreamEvent};
+use crate::mcp::jsonrpc::Message;
+
+/// One parsed SSE event.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    /// `event:` field (empty means `message`).
+    pub event: String,
+    /// `data:` lines joined with `\n`.
+    pub data: String,
+    /// `id:` field, if present in this event.
+    pub id: Option<String>,
+    /// `retry:` field in ms.
+    pub retry: Option<u64>,
+}
+
+/// Incremental SSE parser with a size bound.
+#[derive(Debug)]
+pub struct SseParser {
+    buf: BytesMut,
+    cur: SseEvent,
+    has_field: bool,
+    has_data: bool,
+    max: usize,
+}
+
+impl SseParser {
+    /// A parser refusing events larger than `max` bytes.
+    pub fn new(max: usize) -> SseParser {
+        SseParser { buf: BytesMut::new(), cur: SseEvent::default(), has_field: false, has_data: false, max }
+    }
+
+    /// Feeds bytes; returns the events completed by them.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<SseEvent>, UpstreamError> {
+        self.buf.extend_from_slice(chunk);
+        let mut out = Vec::new();
+        while let Some(pos) = self.buf.iter().position(|b| *b == b'\n' || *b == b'\r') {
+            let line = self.buf.split_to(pos);
+            // Consume the line terminator (\r\n counts as one).
+            let was_cr = self.buf.first() == Some(&b'\r');
+            self.buf.advance(1);
+            if was_cr && self.buf.first() == Some(&b'\n') {
+                self.buf.advance(1);
+            }
+            let line = String::from_utf8_lossy(&line);
+            if line.is_empty() {
+                if self.has_field {
+                    out.push(std::mem::take(&mut self.cur));
+                    self.has_field = false;
+                    self.has_data = false;
+                }
+                continue;
+            }
+            if line.starts_with(':') {
+                continue;
+            }
+            let (field, value) = match line.split_once(':') {
+                Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+                None => (line.as_ref(), ""),
+            };
+            match field {
+                "event" => self.cur.event = value.to_string(),
+                "data" => {
+                    if self.has_data {
+                        self.cur.data.push('\n');
+                    }
+                    self.cur.data.push_str(value);
+                    self.has_data = true;
+                }
+                "id" if !value.contains('\0') => self.cur.id = Some(value.to_string()),
+                "retry" => self.cur.retry = value.parse().ok(),
+                _ => continue,
+            }
+            self.has_field = true;
+            if self.cur.data.len() > self.max {
+                return Err(UpstreamError::TooLarge);
+            }
+        }
+        if self.buf.len() > self.max {
+            return Err(UpstreamError::TooLarge);
+        }
+        Ok(out)
+    }
+}
+
+/// Spawns a task turning an SSE body into upstream events. The stream ends
+/// after the response with `response_id` (if given) or when the body ends.
+pub fn spawn_event_reader<S, E>(
+    body: S,
+    max: usize,
+    capacity: usize,
+) -> mpsc::Receiver<Result<UpstreamEvent, UpstreamError>>
+where
+    S: Stream<Item = Result<bytes::Bytes, E>> + Send + 'static,
+    E: std::fmt::Display + Send,
+{
+    let (tx, rx) = mpsc::channel(capacity);
+    tokio::spawn(async move {
+        let mut parser = SseParser::new(max);
+        let mut body = std::pin::pin!(body);
+        loop {
+            let chunk = tokio::select! {
+                c = body.next() => c,
+                _ = tx.closed() => return,
+            };
+            let chunk = match chunk {
+                Some(Ok(c)) => c,
+                Some(Err(e)) => {
+                    let _ = tx.send(Err(UpstreamError::Connect(e.to_string()))).await;
+                    return;
+                }
+                None => return,
+            };
+            let events = match parser.feed(&chunk) {
+                Ok(ev) => ev,
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            };
+            for ev in events {
+                let message = if ev.data.trim().is_empty() {
+                    None
+                } else if ev.event.is_empty() || ev.event == "message" {
+                    match Message::parse(ev.data.as_bytes()) {
+                        Ok(m) => Some(m),
+                        Err(e) => {
+                            let _ = tx.send(Err(UpstreamError::Protocol(e.to_string()))).await;
+                            return;
+                        }
+                    }
+                } else {
+                    None
+                };
+                let item = UpstreamEvent { event_id: ev.id, retry_ms: ev.retry, message };
+                if tx.send(Ok(item)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}

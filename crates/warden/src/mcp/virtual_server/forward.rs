@@ -1,0 +1,326 @@
+//! Calls routed to exactly one backend, and the relay of its reply.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use super::ids::{encode_event_id, encode_server_request_id};
+use super::rewrite::{decorate_modern, expose_content_uris, needs_modern_decoration, resolve_tool};
+use super::{BackendHandle, Caller, ClientEvent, Outcome, RouteError, VirtualServer};
+use crate::mcp::jsonrpc::{Id, Kind, Message, code, to_raw};
+use crate::mcp::names::Naming;
+use crate::mcp::upstream::{CallContext, Reply, UpstreamError, UpstreamEvent};
+
+/// `{}` as a result, decorated for modern callers.
+pub fn empty_result(id: Option<Id>, caller: &Caller) -> Message {
+    let v = if caller.is_modern() { serde_json::json!({"resultType": "complete"}) } else { serde_json::json!({}) };
+    match to_raw(&v) {
+        Some(r) => Message::response(id, r),
+        None => Message::error(id, code::INTERNAL_ERROR, "Internal error", None),
+    }
+}
+
+fn str_param<'a>(params: &'a Map<String, Value>, key: &'static str) -> Result<&'a str, RouteError> {
+    params.get(key).and_then(Value::as_str).ok_or(RouteError::InvalidParams(key))
+}
+
+impl VirtualServer {
+    fn pick(&self, backend: Option<&str>, kind: &'static str, name: &str) -> Result<&Arc<BackendHandle>, RouteError> {
+        let unknown = || RouteError::UnknownName { kind, name: name.to_string() };
+        match backend {
+            None => self.backends.first().ok_or_else(unknown),
+            Some(b) => self.backend_by_name(b).ok_or_else(unknown),
+        }
+    }
+
+    /// Routes a request that names one tool, prompt or resource.
+    pub(super) async fn routed(&self, caller: &Caller, msg: Message) -> Result<Outcome, RouteError> {
+        let method = msg.method.clone().unwrap_or_default();
+        let mut params = msg.params_object().map_err(|_| RouteError::InvalidParams("params must be an object"))?;
+        let naming = self.naming;
+        let backend = match method.as_str() {
+            "tools/call" => {
+                let name = str_param(&params, "name")?.to_string();
+                let (b, original) = resolve_tool(&name, naming, &self.config.curation)
+                    .ok_or_else(|| RouteError::UnknownName { kind: "tool", name: name.clone() })?;
+                let b = self.pick(b, "tool", &name)?.clone();
+                let original = original.to_string();
+                params.insert("name".into(), Value::String(original));
+                b
+            }
+            "prompts/get" => {
+                let name = str_param(&params, "name")?.to_string();
+                let (b, original) = naming
+                    .split_name(&name)
+                    .ok_or_else(|| RouteError::UnknownName { kind: "prompt", name: name.clone() })?;
+                let b = self.pick(b, "prompt", &name)?.clone();
+                let original = original.to_string();
+                params.insert("name".into(), Value::String(original));
+                b
+            }
+            "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+                let uri = str_param(&params, "uri")?.to_string();
+                let (b, original) = naming
+                    .split_uri(&uri)
+                    .ok_or_else(|| RouteError::UnknownName { kind: "resource", name: uri.clone() })?;
+                let b = self.pick(b, "resource", &uri)?.clone();
+                let original = original.to_string();
+                if let Some(key) = caller.session_key() {
+                    let mut subs = self.subscriptions.lock();
+                    let list = subs.entry(key.to_string()).or_default();
+                    match method.as_str() {
+                        "resources/subscribe" if list.len() < 1000 => list.push(uri.clone()),
+                        "resources/unsubscribe" => list.retain(|u| u != &uri),
+                        _ => {}
+                    }
+                }
+                params.insert("uri".into(), Value::String(original));
+                b
+            }
+            _ => {
+                // completion/complete: routed by the prompt or resource it completes.
+                let r = params.get_mut("ref").and_then(Value::as_object_mut).ok_or(RouteError::InvalidParams("ref"))?;
+                let (field, kind) = match r.get("type").and_then(Value::as_str) {
+                    Some("ref/prompt") => ("name", "prompt"),
+                    Some("ref/resource") => ("uri", "resource"),
+                    _ => return Err(RouteError::InvalidParams("ref.type")),
+                };
+                let value = r.get(field).and_then(Value::as_str).ok_or(RouteError::InvalidParams("ref"))?.to_string();
+                let split = if field == "name" { naming.split_name(&value) } else { naming.split_uri(&value) };
+                let (b, original) = split.ok_or_else(|| RouteError::UnknownName { kind, name: value.clone() })?;
+                let b = self.pick(b, kind, &value)?.clone();
+                r.insert(field.into(), Value::String(original.to_string()));
+                b
+            }
+        };
+        let out = Message::request(self.upstream_id(), &method, to_raw(&params));
+        self.forward(caller, &backend, msg.id, &method, out).await
+    }
+
+    /// Sends `out` to backend `b` and relays its reply to the client as `client_id`.
+    pub(super) async fn forward(
+        &self,
+        caller: &Caller,
+        b: &Arc<BackendHandle>,
+        client_id: Option<Id>,
+        method: &str,
+        out: Message,
+    ) -> Result<Outcome, RouteError> {
+        let upstream_id = out.id.clone();
+        let mut ctx = self.call_context(caller, b).await?;
+        let first = tokio::time::timeout(b.timeout, b.upstream.send(&ctx, out.clone()))
+            .await
+            .unwrap_or(Err(UpstreamError::Timeout));
+        let reply = match first {
+            Err(UpstreamError::SessionExpired) => {
+                // The backend restarted or dropped the session: open a new one
+                // transparently and retry once.
+                tracing::info!(backend = %b.name, "backend session expired; re-initializing");
+                ctx = match caller {
+                    Caller::Legacy(state) => CallContext { session: Some(self.reopen(state, b).await?) },
+                    Caller::Modern { .. } => {
+                        b.drop_shared_session().await;
+                        self.call_context(caller, b).await?
+                    }
+                };
+                tokio::time::timeout(b.timeout, b.upstream.send(&ctx, out)).await.unwrap_or(Err(UpstreamError::Timeout))
+            }
+            other => other,
+        }
+        .map_err(|e| b.error(e))?;
+        let relay = Relay {
+            backend: b.clone(),
+            naming: self.naming,
+            caller_modern: caller.is_modern(),
+            method: method.to_string(),
+            client_id: client_id.clone(),
+            ctx,
+            upstream_id: upstream_id.clone(),
+        };
+        match reply {
+            Reply::Single(m) => Ok(Outcome::Response(relay.finish(m))),
+            Reply::Accepted => Err(b.error(UpstreamError::Protocol("request answered with 202".into()))),
+            Reply::Stream(rx) => {
+                let inflight = match (caller.session_key(), &client_id, &upstream_id) {
+                    (Some(sid), Some(cid), Some(uid)) => {
+                        let key = (sid.to_string(), cid.clone());
+                        self.inflight.lock().insert(key.clone(), (b.index, uid.clone()));
+                        Some((self.inflight.clone(), key))
+                    }
+                    _ => None,
+                };
+                let (tx, crx) = mpsc::channel(64);
+                let span = tracing::debug_span!("relay", backend = %b.name, method = %method);
+                tokio::spawn(
+                    async move {
+                        relay.run(rx, tx).await;
+                        if let Some((map, key)) = inflight {
+                            map.lock().remove(&key);
+                        }
+                    }
+                    .instrument(span),
+                );
+                Ok(Outcome::Stream(crx))
+            }
+        }
+    }
+}
+
+/// Everything needed to turn one backend reply into client events.
+struct Relay {
+    backend: Arc<BackendHandle>,
+    naming: Naming,
+    caller_modern: bool,
+    method: String,
+    client_id: Option<Id>,
+    ctx: CallContext,
+    upstream_id: Option<Id>,
+}
+
+impl Relay {
+    /// The final response for the client.
+    fn finish(&self, mut m: Message) -> Message {
+        m.id = self.client_id.clone();
+        let Some(raw) = m.result.as_ref() else {
+            return m;
+        };
+        let prefixed = self.naming == Naming::Prefixed
+            && matches!(self.method.as_str(), "tools/call" | "prompts/get" | "resources/read");
+        let decorate = self.caller_modern && needs_modern_decoration(raw.get(), &self.method);
+        let input_required = !self.caller_modern && raw.get().contains("input_required");
+        if !(prefixed || decorate || input_required) {
+            return m;
+        }
+        let Ok(mut obj) = serde_json::from_str::<Map<String, Value>>(raw.get()) else {
+            return m;
+        };
+        if input_required && obj.get("resultType").and_then(Value::as_str) == Some("input_required") {
+            return Message::error(
+                self.client_id.clone(),
+                code::INTERNAL_ERROR,
+                "The backend needs client input (a 2026-07-28 multi round-trip request), which cannot be relayed to a legacy client",
+                Some(serde_json::json!({"backend": self.backend.name})),
+            );
+        }
+        if prefixed {
+            let mut v = Value::Object(obj);
+            expose_content_uris(&mut v, self.naming, &self.backend.name);
+            obj = match v {
+                Value::Object(o) => o,
+                _ => return m,
+            };
+        }
+        if self.caller_modern {
+            decorate_modern(&mut obj, &self.method);
+        }
+        m.result = to_raw(&obj);
+        m
+    }
+
+    fn error(&self, e: UpstreamError) -> ClientEvent {
+        let msg =
+            RouteError::Backend { backend: self.backend.name.clone(), source: e }.to_message(self.client_id.clone());
+        ClientEvent { event_id: None, retry_ms: None, message: Some(msg) }
+    }
+
+    /// Maps one backend event; `Some(true)` when it was the final response.
+    async fn map(&self, ev: UpstreamEvent) -> (Option<ClientEvent>, bool) {
+        let event_id = ev.event_id.map(|id| encode_event_id(&[(self.backend.index, id)]));
+        let Some(mut m) = ev.message else {
+            return (Some(ClientEvent { event_id, retry_ms: ev.retry_ms, message: None }), false);
+        };
+        match m.kind() {
+            Ok(Kind::Response) => {
+                let out = self.finish(m);
+                (Some(ClientEvent { event_id, retry_ms: ev.retry_ms, message: Some(out) }), true)
+            }
+            Ok(Kind::Request) if self.caller_modern => {
+                // Modern clients take no server-to-client requests; decline so
+                // the backend does not wait forever.
+                let reply = Message::error(
+                    m.id.take(),
+                    code::METHOD_NOT_FOUND,
+                    "The client cannot answer server-to-client requests through Warden",
+                    None,
+                );
+                let _ = self.backend.upstream.send(&self.ctx, reply).await;
+                (None, false)
+            }
+            Ok(Kind::Request) => {
+                m.id = m.id.as_ref().map(|id| encode_server_request_id(self.backend.index, id));
+                (Some(ClientEvent { event_id, retry_ms: ev.retry_ms, message: Some(m) }), false)
+            }
+            Ok(Kind::Notification) => {
+                if m.method.as_deref() == Some("notifications/message") && self.caller_modern {
+                    // Forwarded as is; modern clients opt in through `_meta` logLevel,
+                    // which the backend saw.
+                }
+                (Some(ClientEvent { event_id, retry_ms: ev.retry_ms, message: Some(m) }), false)
+            }
+            Err(_) => (None, false),
+        }
+    }
+
+    async fn run(self, mut rx: mpsc::Receiver<Result<UpstreamEvent, UpstreamError>>, tx: mpsc::Sender<ClientEvent>) {
+        let mut resumable = false;
+        loop {
+            let next = tokio::select! {
+                n = tokio::time::timeout(self.backend.timeout, rx.recv()) => n,
+                _ = tx.closed() => {
+                    self.client_gone().await;
+                    return;
+                }
+            };
+            match next {
+                Err(_) => {
+                    let _ = tx.send(self.error(UpstreamError::Timeout)).await;
+                    self.cancel_upstream("timed out").await;
+                    return;
+                }
+                Ok(None) => {
+                    // The backend closed the stream before answering. With an
+                    // event id the client can resume with GET + Last-Event-ID;
+                    // without, it would wait forever, so tell it.
+                    if !resumable {
+                        let _ = tx.send(self.error(UpstreamError::Protocol("stream ended early".into()))).await;
+                    }
+                    return;
+                }
+                Ok(Some(Err(e))) => {
+                    let _ = tx.send(self.error(e)).await;
+                    return;
+                }
+                Ok(Some(Ok(ev))) => {
+                    resumable |= ev.event_id.is_some() && !self.caller_modern;
+                    let (out, done) = self.map(ev).await;
+                    if let Some(out) = out
+                        && tx.send(out).await.is_err()
+                    {
+                        self.client_gone().await;
+                        return;
+                    }
+                    if done {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The client closed its stream. For modern callers that is cancellation;
+    /// dropping the upstream stream cancels modern and channel backends, and
+    /// legacy HTTP backends are told explicitly.
+    async fn client_gone(&self) {
+        if self.caller_modern && self.backend.upstream.per_client_sessions() {
+            self.cancel_upstream("client closed the stream").await;
+        }
+    }
+
+    async fn cancel_upstream(&self, reason: &str) {
+        let Some(id) = &self.upstream_id else { return };
+        let params = to_raw(&serde_json::json!({"requestId": id, "reason": reason}));
+        let _ = self.backend.upstream.send(&self.ctx, Message::notification("notifications/cancelled", params)).await;
+    }
+}

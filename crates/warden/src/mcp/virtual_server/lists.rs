@@ -1,0 +1,145 @@
+//! Merged lists: every backend asked at once, every page fetched, names
+//! prefixed and curated. A backend that fails or times out is left out and
+//! named in `_meta["dev.warden/unavailableBackends"]`; it never fails the list.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use super::rewrite::{expose_item, list_key};
+use super::{BackendHandle, Caller, Outcome, RouteError, VirtualServer};
+use crate::mcp::jsonrpc::{Id, Message, code, to_raw};
+use crate::mcp::upstream::http::final_response;
+use crate::mcp::upstream::{CallContext, UpstreamError};
+
+/// Most pages fetched from one backend for one list.
+const MAX_PAGES: usize = 100;
+/// `_meta` key naming backends missing from a merged list.
+pub const META_UNAVAILABLE: &str = "dev.warden/unavailableBackends";
+
+/// The capability a list method needs.
+pub fn capability_of(method: &str) -> &'static str {
+    match method {
+        "tools/list" | "tools/call" => "tools",
+        "prompts/list" | "prompts/get" => "prompts",
+        _ => "resources",
+    }
+}
+
+struct Page {
+    items: Vec<Value>,
+    ttl_ms: Option<u64>,
+    public: bool,
+}
+
+impl VirtualServer {
+    /// Whether backend `b` (as last probed) offers `capability`. Unknown
+    /// backends are asked anyway.
+    fn offers(b: &BackendHandle, capability: &str) -> bool {
+        match b.info() {
+            Some(info) => info.get("capabilities").and_then(|c| c.get(capability)).is_some(),
+            None => true,
+        }
+    }
+
+    pub(super) async fn list(&self, caller: &Caller, method: &str, id: Option<Id>) -> Result<Outcome, RouteError> {
+        let capability = capability_of(method);
+        let asked: Vec<&Arc<BackendHandle>> = self.backends.iter().filter(|b| Self::offers(b, capability)).collect();
+        if asked.is_empty() {
+            return Err(RouteError::MethodNotFound(method.to_string()));
+        }
+        let results = futures::future::join_all(asked.iter().map(|b| self.list_backend(caller, b, method))).await;
+        let key = list_key(method);
+        let mut items = Vec::new();
+        let mut unavailable = Vec::new();
+        let mut ttl: Option<u64> = None;
+        let mut public = true;
+        for (b, r) in asked.iter().zip(results) {
+            match r {
+                Ok(page) => {
+                    for item in page.items {
+                        if let Some(v) = expose_item(method, item, self.naming, &b.name, &self.config.curation) {
+                            items.push(v);
+                        }
+                    }
+                    ttl = Some(ttl.map_or(page.ttl_ms.unwrap_or(0), |t| t.min(page.ttl_ms.unwrap_or(0))));
+                    public &= page.public;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, backend = %b.name, method, "backend left out of merged list");
+                    unavailable.push(b.name.clone());
+                    public = false;
+                }
+            }
+        }
+        let mut result = Map::new();
+        result.insert(key.into(), Value::Array(items));
+        if !unavailable.is_empty() {
+            result.insert("_meta".into(), json!({ META_UNAVAILABLE: unavailable }));
+        }
+        if caller.is_modern() {
+            result.insert("resultType".into(), json!("complete"));
+            result.insert("ttlMs".into(), json!(if unavailable.is_empty() { ttl.unwrap_or(0) } else { 0 }));
+            result.insert("cacheScope".into(), json!(if public { "public" } else { "private" }));
+        }
+        Ok(Outcome::Response(match to_raw(&result) {
+            Some(r) => Message::response(id, r),
+            None => Message::error(id, code::INTERNAL_ERROR, "Internal error", None),
+        }))
+    }
+
+    async fn list_backend(&self, caller: &Caller, b: &Arc<BackendHandle>, method: &str) -> Result<Page, RouteError> {
+        let mut ctx = self.call_context(caller, b).await?;
+        let key = list_key(method);
+        let mut page = Page { items: Vec::new(), ttl_ms: None, public: true };
+        let mut cursor: Option<String> = None;
+        let mut retried = false;
+        let mut pages = 0;
+        while pages < MAX_PAGES {
+            let params = match &cursor {
+                Some(c) => json!({ "cursor": c }),
+                None => json!({}),
+            };
+            let msg = Message::request(self.upstream_id(), method, to_raw(&params));
+            let reply = async {
+                let r = b.upstream.send(&ctx, msg).await?;
+                final_response(r).await
+            };
+            let resp = match tokio::time::timeout(b.timeout, reply).await.unwrap_or(Err(UpstreamError::Timeout)) {
+                Err(UpstreamError::SessionExpired) if !retried => {
+                    retried = true;
+                    ctx = match caller {
+                        Caller::Legacy(state) => CallContext { session: Some(self.reopen(state, b).await?) },
+                        Caller::Modern { .. } => {
+                            b.drop_shared_session().await;
+                            self.call_context(caller, b).await?
+                        }
+                    };
+                    continue;
+                }
+                other => other.map_err(|e| b.error(e))?,
+            };
+            pages += 1;
+            if resp.error_code() == Some(code::METHOD_NOT_FOUND) {
+                return Ok(page);
+            }
+            let Some(result) = resp.result else {
+                return Err(b.error(UpstreamError::Protocol(format!("{method} failed"))));
+            };
+            let mut obj: Map<String, Value> =
+                serde_json::from_str(result.get()).map_err(|e| b.error(UpstreamError::Protocol(e.to_string())))?;
+            if let Some(Value::Array(items)) = obj.remove(key) {
+                page.items.extend(items);
+            }
+            if let Some(t) = obj.get("ttlMs").and_then(Value::as_u64) {
+                page.ttl_ms = Some(page.ttl_ms.map_or(t, |p| p.min(t)));
+            }
+            page.public &= obj.get("cacheScope").and_then(Value::as_str) == Some("public");
+            cursor = obj.get("nextCursor").and_then(Value::as_str).map(str::to_string);
+            if cursor.is_none() {
+                break;
+            }
+        }
+        Ok(page)
+    }
+}

@@ -1,0 +1,358 @@
+//! A virtual MCP server: several backends merged behind one path.
+//!
+//! The front ends (legacy and modern HTTP) decode and validate requests and
+//! then call [`VirtualServer::handle`], which answers locally (`ping`,
+//! `server/discover`, merged lists) or routes to exactly one backend by the
+//! name or URI in the request. Everything era-specific about *clients* stays
+//! in the front ends; everything era-specific about *backends* stays in
+//! `upstream`.
+
+mod backend;
+mod forward;
+mod ids;
+mod init;
+mod listen;
+mod lists;
+mod rewrite;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use parking_lot::Mutex;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+pub use backend::{BackendHandle, BackendHealth};
+pub use ids::{decode_event_id, decode_server_request_id, encode_event_id, encode_server_request_id};
+
+use super::jsonrpc::{Id, Kind, Message, code};
+use super::names::Naming;
+use super::session::{BackendSession, SessionState};
+use crate::config::VirtualServerConfig;
+
+/// Who is calling, as far as the protocol goes.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// A legacy client inside a sealed session.
+    Legacy(Arc<SessionState>),
+    /// A modern (stateless) client.
+    Modern {
+        /// Capabilities declared in this request's `_meta`.
+        client_capabilities: Value,
+    },
+}
+
+impl Caller {
+    /// Whether results must be decorated for the modern era.
+    pub fn is_modern(&self) -> bool {
+        matches!(self, Caller::Modern { .. })
+    }
+
+    fn session_key(&self) -> Option<&str> {
+        match self {
+            Caller::Legacy(s) => Some(&s.id),
+            Caller::Modern { .. } => None,
+        }
+    }
+}
+
+/// One event for the client's SSE stream.
+#[derive(Debug, Clone)]
+pub struct ClientEvent {
+    /// SSE event id (encoded per [`ids`]).
+    pub event_id: Option<String>,
+    /// SSE `retry` hint.
+    pub retry_ms: Option<u64>,
+    /// The message, if any (priming events carry none).
+    pub message: Option<Message>,
+}
+
+/// What the front end sends back.
+#[derive(Debug)]
+pub enum Outcome {
+    /// One JSON response.
+    Response(Message),
+    /// An SSE stream of events, normally ending with the response.
+    Stream(mpsc::Receiver<ClientEvent>),
+    /// Nothing to say (202).
+    Accepted,
+}
+
+/// Why a request could not be served. Mapped to client-visible errors in
+/// `crate::error`; the detail goes to logs only.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    /// No tool, prompt or resource by that name.
+    #[error("unknown {kind} {name:?}")]
+    UnknownName {
+        /// `tool`, `prompt` or `resource`.
+        kind: &'static str,
+        /// The name as the client sent it.
+        name: String,
+    },
+    /// The request lacks what routing needs.
+    #[error("invalid params: {0}")]
+    InvalidParams(&'static str),
+    /// The method is not served.
+    #[error("method not found: {0}")]
+    MethodNotFound(String),
+    /// The backend failed.
+    #[error("backend {backend} failed: {source}")]
+    Backend {
+        /// Backend name.
+        backend: String,
+        /// Cause.
+        #[source]
+        source: super::upstream::UpstreamError,
+    },
+}
+
+impl RouteError {
+    /// The JSON-RPC error sent to the client: a fixed message, never internal text.
+    pub fn to_message(&self, id: Option<Id>) -> Message {
+        match self {
+            RouteError::UnknownName { kind: "resource", name } => {
+                Message::error(id, code::INVALID_PARAMS, "Resource not found", Some(serde_json::json!({"uri": name})))
+            }
+            RouteError::UnknownName { kind, .. } => {
+                let msg = match *kind {
+                    "tool" => "Unknown tool",
+                    "prompt" => "Unknown prompt",
+                    _ => "Unknown name",
+                };
+                Message::error(id, code::INVALID_PARAMS, msg, None)
+            }
+            RouteError::InvalidParams(what) => Message::error(id, code::INVALID_PARAMS, what, None),
+            RouteError::MethodNotFound(_) => Message::error(id, code::METHOD_NOT_FOUND, "Method not found", None),
+            RouteError::Backend { backend, source } => Message::error(
+                id,
+                code::BACKEND_ERROR,
+                &format!("Backend {backend:?} is unavailable"),
+                Some(serde_json::json!({"backend": backend, "reason": crate::error::upstream_reason(source)})),
+            ),
+        }
+    }
+}
+
+/// A virtual server, ready to serve.
+pub struct VirtualServer {
+    /// Its configuration.
+    pub config: Arc<VirtualServerConfig>,
+    /// Naming rule (prefix or passthrough).
+    pub naming: Naming,
+    /// Backends, in configuration order (their index appears in ids).
+    pub backends: Vec<Arc<BackendHandle>>,
+    /// Backend sessions opened after `initialize` (a backend that was down then,
+    /// or that forgot its session): (client session id, backend) → session.
+    reopened: Mutex<HashMap<(String, usize), BackendSession>>,
+    /// Legacy requests in flight, for `notifications/cancelled`:
+    /// (client session id, client request id) → (backend, upstream id).
+    inflight: Arc<Mutex<InflightMap>>,
+    /// Resource URIs each legacy session subscribed to (shared-session backends).
+    subscriptions: Mutex<HashMap<String, Vec<String>>>,
+    next_id: AtomicI64,
+}
+
+impl std::fmt::Debug for VirtualServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VirtualServer").field("name", &self.config.name).finish_non_exhaustive()
+    }
+}
+
+const MAX_REOPENED: usize = 100_000;
+
+/// (client session id, client request id) → (backend index, upstream request id).
+type InflightMap = HashMap<(String, Id), (usize, Id)>;
+
+impl VirtualServer {
+    /// A virtual server over already-started backends.
+    pub fn new(config: Arc<VirtualServerConfig>, backends: Vec<Arc<BackendHandle>>) -> VirtualServer {
+        VirtualServer {
+            naming: Naming::for_backend_count(backends.len()),
+            config,
+            backends,
+            reopened: Mutex::new(HashMap::new()),
+            inflight: Arc::new(Mutex::new(HashMap::new())),
+            subscriptions: Mutex::new(HashMap::new()),
+            next_id: AtomicI64::new(1),
+        }
+    }
+
+    fn upstream_id(&self) -> Id {
+        Id::Num(self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The backend with that name.
+    pub fn backend_by_name(&self, name: &str) -> Option<&Arc<BackendHandle>> {
+        self.backends.iter().find(|b| b.name == name)
+    }
+
+    /// Handles one client message (not `initialize`, which the legacy front
+    /// end handles through [`VirtualServer::initialize`]).
+    pub async fn handle(&self, caller: &Caller, msg: Message) -> Outcome {
+        match msg.kind() {
+            Ok(Kind::Request) => self.request(caller, msg).await,
+            Ok(Kind::Notification) => {
+                self.notification(caller, msg).await;
+                Outcome::Accepted
+            }
+            Ok(Kind::Response) => {
+                self.client_response(caller, msg).await;
+                Outcome::Accepted
+            }
+            Err(e) => Outcome::Response(Message::error(msg.id, e.code(), "Invalid request", None)),
+        }
+    }
+
+    async fn request(&self, caller: &Caller, msg: Message) -> Outcome {
+        let id = msg.id.clone();
+        let method = msg.method.clone().unwrap_or_default();
+        let result = match method.as_str() {
+            "ping" => Ok(Outcome::Response(forward::empty_result(id.clone(), caller))),
+            "server/discover" => Ok(Outcome::Response(self.discover(id.clone()).await)),
+            "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => {
+                self.list(caller, &method, id.clone()).await
+            }
+            "tools/call"
+            | "prompts/get"
+            | "resources/read"
+            | "resources/subscribe"
+            | "resources/unsubscribe"
+            | "completion/complete" => self.routed(caller, msg).await,
+            "logging/setLevel" => Ok(self.set_level(caller, msg).await),
+            "subscriptions/listen" => Ok(self.listen_modern(caller, msg).await),
+            other => Err(RouteError::MethodNotFound(other.to_string())),
+        };
+        match result {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::debug!(error = %e, method = %method, "request refused");
+                Outcome::Response(e.to_message(id))
+            }
+        }
+    }
+
+    async fn notification(&self, caller: &Caller, msg: Message) {
+        match msg.method.as_deref() {
+            Some("notifications/cancelled") => {
+                let Some(key) = caller.session_key() else {
+                    return;
+                };
+                #[derive(serde::Deserialize)]
+                #[serde(rename_all = "camelCase")]
+                struct P {
+                    request_id: Id,
+                    reason: Option<String>,
+                }
+                let Ok(p) = msg.params_as::<P>() else { return };
+                let target = self.inflight.lock().remove(&(key.to_string(), p.request_id));
+                if let Some((idx, upstream_id)) = target
+                    && let Some(b) = self.backends.get(idx)
+                {
+                    let params = crate::mcp::jsonrpc::to_raw(&serde_json::json!({
+                        "requestId": upstream_id, "reason": p.reason.unwrap_or_default()
+                    }));
+                    let note = Message::notification("notifications/cancelled", params);
+                    let ctx = self.call_context(caller, b).await.unwrap_or_default();
+                    let _ = b.upstream.send(&ctx, note).await;
+                }
+            }
+            Some("notifications/roots/list_changed") => {
+                for b in &self.backends {
+                    if let Ok(ctx) = self.call_context(caller, b).await {
+                        let note = Message::notification("notifications/roots/list_changed", None);
+                        let _ = b.upstream.send(&ctx, note).await;
+                    }
+                }
+            }
+            // `notifications/initialized` was already sent to each backend
+            // when its session opened; other notifications have no target.
+            _ => {}
+        }
+    }
+
+    /// A client's answer to a server-to-client request: back to the backend that asked.
+    async fn client_response(&self, caller: &Caller, mut msg: Message) {
+        let Some((idx, original)) = msg.id.as_ref().and_then(decode_server_request_id) else {
+            tracing::debug!("client response with an id Warden did not issue; dropped");
+            return;
+        };
+        let Some(b) = self.backends.get(idx) else {
+            return;
+        };
+        msg.id = Some(original);
+        if let Ok(ctx) = self.call_context(caller, b).await {
+            let _ = b.upstream.send(&ctx, msg).await;
+        }
+    }
+
+    /// The session a legacy caller has with backend `b`, opening one if needed.
+    async fn call_context(
+        &self,
+        caller: &Caller,
+        b: &BackendHandle,
+    ) -> Result<crate::mcp::upstream::CallContext, RouteError> {
+        use crate::mcp::upstream::CallContext;
+        if !b.upstream.per_client_sessions() {
+            return Ok(CallContext { session: b.shared_session().await.map_err(|e| b.error(e))? });
+        }
+        match caller {
+            Caller::Modern { .. } => Ok(CallContext { session: b.shared_session().await.map_err(|e| b.error(e))? }),
+            Caller::Legacy(state) => {
+                let key = (state.id.clone(), b.index);
+                if let Some(s) = self.reopened.lock().get(&key) {
+                    return Ok(CallContext { session: Some(s.clone()) });
+                }
+                if let Some(s) = state.backend(&b.name) {
+                    return Ok(CallContext { session: Some(s.clone()) });
+                }
+                let s = self.reopen(state, b).await?;
+                Ok(CallContext { session: Some(s) })
+            }
+        }
+    }
+
+    /// Opens a fresh backend session for a legacy client session.
+    async fn reopen(&self, state: &SessionState, b: &BackendHandle) -> Result<BackendSession, RouteError> {
+        let opened = b.open_client_session(&state.client_capabilities).await.map_err(|e| b.error(e))?;
+        let mut map = self.reopened.lock();
+        if map.len() >= MAX_REOPENED {
+            map.clear();
+        }
+        map.insert((state.id.clone(), b.index), opened.session.clone());
+        Ok(opened.session)
+    }
+
+    /// Forgets what this process holds for a legacy session (after DELETE).
+    pub async fn end_session(&self, state: &SessionState) {
+        for b in &self.backends {
+            let key = (state.id.clone(), b.index);
+            let reopened = self.reopened.lock().remove(&key);
+            if let Some(s) = reopened.or_else(|| state.backend(&b.name).cloned()) {
+                b.close_client_session(&s).await;
+            }
+        }
+        self.subscriptions.lock().remove(&state.id);
+        self.inflight.lock().retain(|(sid, _), _| sid != &state.id);
+    }
+}
+
+impl VirtualServer {
+    /// The backend a request names, for logs and metrics (no I/O).
+    pub fn backend_for(&self, method: Option<&str>, name: &str) -> Option<String> {
+        let split = match method? {
+            "tools/call" => rewrite::resolve_tool(name, self.naming, &self.config.curation)?,
+            "prompts/get" => self.naming.split_name(name)?,
+            "resources/read" | "resources/subscribe" | "resources/unsubscribe" => self.naming.split_uri(name)?,
+            _ => return None,
+        };
+        match split.0 {
+            Some(b) => self.backend_by_name(b).map(|b| b.name.clone()),
+            None => self.backends.first().map(|b| b.name.clone()),
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Prometheus metrics. Every metric name lives in [`names`].
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Metric names (without the `warden_` prefix the registry adds).
+pub mod names {
+    /// Requests by virtual server, backend, MCP method and outcome.
+    pub const REQUESTS: &str = "requests";
+    /// Time to response head, by virtual server and MCP method.
+    pub const REQUEST_DURATION: &str = "request_duration_seconds";
+    /// 1 when the backend answered its last probe or call, else 0.
+    pub const BACKEND_UP: &str = "backend_up";
+    /// Config reloads by result.
+    pub const CONFIG_RELOADS: &str = "config_reloads";
+}
+
+/// Labels of a request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// Virtual server.
+    pub virtual_server: String,
+    /// Backend or `-`.
+    pub backend: String,
+    /// MCP method or `-`.
+    pub method: String,
+    /// `ok` or reason.
+    pub outcome: String,
+}
+
+/// Labels of a latency observation.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DurationLabels {
+    /// Virtual server.
+    pub virtual_server: String,
+    /// MCP method or `-`.
+    pub method: String,
+}
+
+/// Labels of a backend.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BackendLabels {
+    /// Virtual server.
+    pub virtual_server: String,
+    /// Backend.
+    pub backend: String,
+}
+
+/// Labels of a reload.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    /// `ok` or `invalid`.
+    pub result: String,
+}
+
+/// MCP methods recorded by name in metrics; any other is `other`.
+const KNOWN_METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    "server/discover",
+    "tools/list",
+    "tools/call",
+    "prompts/list",
+    "prompts/get",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "completion/complete",
+    "logging/setLevel",
+    "subscriptions/listen",
+    "notifications/initialized",
+    "notifications/cancelled",
+    "notifications/roots/list_changed",
+    "GET stream",
+    "DELETE session",
+];
+
+/// All metrics of one gateway.
+pub struct Metrics {
+    registry: Registry,
+    /// Requests.
+    pub requests: Family<RequestLabels, Counter>,
+    /// Latency.
+    pub duration: Family<DurationLabels, Histogram>,
+    /// Backend health.
+    pub backend_up: Family<BackendLabels, Gauge>,
+    /// Reloads.
+    pub reloads: Family<ReloadLabels, Counter>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("warden");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let duration = Family::<DurationLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
+        });
+        let backend_up = Family::<BackendLabels, Gauge>::default();
+        let reloads = Family::<ReloadLabels, Counter>::default();
+        registry.register(
+            names::REQUESTS,
+            "MCP requests by virtual server, backend, method and outcome",
+            requests.clone(),
+        );
+        registry.register(
+            names::REQUEST_DURATION,
+            "Time until the response head, by virtual server and method",
+            duration.clone(),
+        );
+        registry.register(names::BACKEND_UP, "Whether the backend answered its last probe or call", backend_up.clone());
+        registry.register(names::CONFIG_RELOADS, "Configuration reloads by result", reloads.clone());
+        Metrics { registry, requests, duration, backend_up, reloads }
+    }
+}
+
+impl Metrics {
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    /// Records a finished request.
+    pub fn observe(&self, rec: &super::AccessRecord) {
+        let vs = rec.virtual_server.clone().unwrap_or_else(|| "-".into());
+        // Methods come from clients: only known ones become label values.
+        let method = match rec.method.as_deref() {
+            Some(m) if KNOWN_METHODS.contains(&m) => m.to_string(),
+            Some(_) => "other".to_string(),
+            None => "-".to_string(),
+        };
+        self.requests
+            .get_or_create(&RequestLabels {
+                virtual_server: vs.clone(),
+                backend: rec.backend.clone().unwrap_or_else(|| "-".into()),
+                method: method.clone(),
+                outcome: rec.outcome.to_string(),
+            })
+            .inc();
+        self.duration.get_or_create(&DurationLabels { virtual_server: vs, method }).observe(rec.elapsed_secs());
+    }
+}

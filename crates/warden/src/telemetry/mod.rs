@@ -1,0 +1,7 @@
+//! Access log, metrics (names in one place) and logging setup.
+
+mod access;
+mod metrics;
+
+pub use access::AccessRecord;
+pub use metrics::{BackendLabels, Metrics, ReloadLabels, names};
