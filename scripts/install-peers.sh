@@ -37,7 +37,7 @@ stamp() { printf '%s\n' "$2" >"$stamps/$1"; }
 npm_component() {
   local name=$1 version=$2 dir=$3
   shift 3
-  if is_current "$name" "$version"; then
+  if is_current "$name" "$version" && [[ -d "$dir/node_modules" ]]; then
     log "skip    $name $version (already installed)"
     return
   fi
@@ -63,7 +63,7 @@ npm_component mcp-node "$SDK_VERSION+$EVERYTHING_VERSION" "$peers/mcp-node" \
   "@modelcontextprotocol/sdk@$SDK_VERSION" \
   "@modelcontextprotocol/server-everything@$EVERYTHING_VERSION"
 
-if is_current venv "$PY_MCP_VERSION"; then
+if is_current venv "$PY_MCP_VERSION" && [[ -x "$peers/venv/bin/python" ]]; then
   log "skip    venv mcp==$PY_MCP_VERSION (already installed)"
 else
   log "install venv mcp==$PY_MCP_VERSION"

@@ -30,3 +30,6 @@ pub fn complete(request: &CompleteRequestParams) -> Result<CompleteResult, McpEr
     let completion = CompletionInfo::new(values).map_err(|error| McpError::internal_error(error, None))?;
     Ok(CompleteResult::new(completion))
 }
+
+#[cfg(test)]
+mod tests;

@@ -114,3 +114,6 @@ pub fn declared(ctx: &RequestContext<RoleServer>) -> ClientCapabilities {
 pub fn content_str<'a>(content: Option<&'a Value>, field: &str) -> Option<&'a str> {
     content?.get(field)?.as_str()
 }
+
+#[cfg(test)]
+mod tests;

@@ -92,3 +92,6 @@ impl Subscriptions {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).remove(uri);
     }
 }
+
+#[cfg(test)]
+mod tests;

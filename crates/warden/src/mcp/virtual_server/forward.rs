@@ -142,7 +142,22 @@ impl VirtualServer {
         match reply {
             Reply::Single(m) => Ok(Outcome::Response(relay.finish(m))),
             Reply::Accepted => Err(b.error(UpstreamError::Protocol("request answered with 202".into()))),
-            Reply::Stream(rx) => {
+            Reply::Stream(mut rx) => {
+                // Most calls stream nothing but their response: answer those
+                // as plain JSON, and open an SSE stream only when there is more.
+                let first = match tokio::time::timeout(b.timeout, rx.recv()).await {
+                    Ok(Some(Ok(ev))) => ev,
+                    Ok(Some(Err(e))) => return Err(b.error(e)),
+                    Ok(None) => return Err(b.error(UpstreamError::Protocol("stream ended without a response".into()))),
+                    Err(_) => return Err(b.error(UpstreamError::Timeout)),
+                };
+                if first.event_id.is_none()
+                    && let Some(m) = first.message.as_ref()
+                    && m.kind().ok() == Some(Kind::Response)
+                {
+                    let m = first.message.unwrap_or_default();
+                    return Ok(Outcome::Response(relay.finish(m)));
+                }
                 let inflight = match (caller.session_key(), &client_id, &upstream_id) {
                     (Some(sid), Some(cid), Some(uid)) => {
                         let key = (sid.to_string(), cid.clone());
@@ -155,7 +170,7 @@ impl VirtualServer {
                 let span = tracing::debug_span!("relay", backend = %b.name, method = %method);
                 tokio::spawn(
                     async move {
-                        relay.run(rx, tx).await;
+                        relay.run(Some(first), rx, tx).await;
                         if let Some((map, key)) = inflight {
                             map.lock().remove(&key);
                         }
@@ -252,25 +267,28 @@ impl Relay {
                 m.id = m.id.as_ref().map(|id| encode_server_request_id(self.backend.index, id));
                 (Some(ClientEvent { event_id, retry_ms: ev.retry_ms, message: Some(m) }), false)
             }
-            Ok(Kind::Notification) => {
-                if m.method.as_deref() == Some("notifications/message") && self.caller_modern {
-                    // Forwarded as is; modern clients opt in through `_meta` logLevel,
-                    // which the backend saw.
-                }
-                (Some(ClientEvent { event_id, retry_ms: ev.retry_ms, message: Some(m) }), false)
-            }
+            Ok(Kind::Notification) => (Some(ClientEvent { event_id, retry_ms: ev.retry_ms, message: Some(m) }), false),
             Err(_) => (None, false),
         }
     }
 
-    async fn run(self, mut rx: mpsc::Receiver<Result<UpstreamEvent, UpstreamError>>, tx: mpsc::Sender<ClientEvent>) {
+    async fn run(
+        self,
+        mut first: Option<UpstreamEvent>,
+        mut rx: mpsc::Receiver<Result<UpstreamEvent, UpstreamError>>,
+        tx: mpsc::Sender<ClientEvent>,
+    ) {
         let mut resumable = false;
         loop {
-            let next = tokio::select! {
-                n = tokio::time::timeout(self.backend.timeout, rx.recv()) => n,
-                _ = tx.closed() => {
-                    self.client_gone().await;
-                    return;
+            let next = if let Some(ev) = first.take() {
+                Ok(Some(Ok(ev)))
+            } else {
+                tokio::select! {
+                    n = tokio::time::timeout(self.backend.timeout, rx.recv()) => n,
+                    _ = tx.closed() => {
+                        self.client_gone().await;
+                        return;
+                    }
                 }
             };
             match next {
