@@ -26,6 +26,8 @@ pub mod code {
     pub const BACKEND_ERROR: i64 = -32010;
     /// MCP 2026-07-28: HTTP headers disagree with the body.
     pub const HEADER_MISMATCH: i64 = -32020;
+    /// MCP 2026-07-28: the request needs a client capability it did not declare.
+    pub const MISSING_CAPABILITY: i64 = -32021;
     /// MCP 2026-07-28: protocol version not supported.
     pub const UNSUPPORTED_VERSION: i64 = -32022;
 }

@@ -78,13 +78,23 @@ pub enum SessionError {
     /// Older than the configured lifetime.
     #[error("session expired")]
     Expired,
+    /// Ended by the client (DELETE).
+    #[error("session ended")]
+    Ended,
 }
 
 /// Seals and opens session ids with one key.
 pub struct SessionSealer {
     cipher: XChaCha20Poly1305,
     max_lifetime_secs: u64,
+    /// Sessions ended with DELETE in this process: session id → issued at.
+    /// Kept until the session would have expired anyway. Other replicas do
+    /// not see this list (see docs/sessions.md).
+    ended: parking_lot::Mutex<std::collections::HashMap<String, u64>>,
 }
+
+/// Most ended sessions remembered; beyond, the oldest half is forgotten.
+const MAX_ENDED: usize = 100_000;
 
 impl std::fmt::Debug for SessionSealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -117,7 +127,7 @@ impl SessionSealer {
                 c
             }
         };
-        SessionSealer { cipher, max_lifetime_secs: max_lifetime.as_secs().max(1) }
+        SessionSealer { cipher, max_lifetime_secs: max_lifetime.as_secs().max(1), ended: Default::default() }
     }
 
     /// Seals `state` into a session id of visible ASCII characters.
@@ -149,6 +159,23 @@ impl SessionSealer {
         if now_secs().saturating_sub(state.issued_at) > self.max_lifetime_secs {
             return Err(SessionError::Expired);
         }
+        if self.ended.lock().contains_key(&state.id) {
+            return Err(SessionError::Ended);
+        }
         Ok(state)
+    }
+
+    /// Marks a session as ended (DELETE): its id opens no more here.
+    pub fn end(&self, state: &SessionState) {
+        let now = now_secs();
+        let mut ended = self.ended.lock();
+        ended.retain(|_, issued| now.saturating_sub(*issued) <= self.max_lifetime_secs);
+        if ended.len() >= MAX_ENDED {
+            let mut by_age: Vec<u64> = ended.values().copied().collect();
+            by_age.sort_unstable();
+            let cutoff = by_age.get(by_age.len() / 2).copied().unwrap_or(0);
+            ended.retain(|_, issued| *issued > cutoff);
+        }
+        ended.insert(state.id.clone(), state.issued_at);
     }
 }

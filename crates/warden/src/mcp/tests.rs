@@ -21,7 +21,8 @@ fn envelope_kinds_and_errors() {
 
 #[test]
 fn params_are_forwarded_byte_for_byte() {
-    let body = br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"x","arguments":{"b":1.50,"a":"\u00e9"}}}"#;
+    let body =
+        br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"x","arguments":{"b":1.50,"a":"\u00e9"}}}"#;
     let m = Message::parse(body).unwrap();
     assert_eq!(m.params.as_ref().unwrap().get(), r#"{"name":"x","arguments":{"b":1.50,"a":"\u00e9"}}"#);
 }

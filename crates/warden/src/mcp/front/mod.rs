@@ -78,7 +78,10 @@ impl Front<'_> {
         let Some(id) = header_str(req, header::SESSION_ID) else { return Ok(None) };
         match self.sealer.open(id) {
             Ok(s) if s.virtual_server == vs.config.name => Ok(Some(s)),
-            Ok(_) | Err(SessionError::Malformed | SessionError::Forged | SessionError::Expired) => Err(UnknownSession),
+            Ok(_)
+            | Err(SessionError::Malformed | SessionError::Forged | SessionError::Expired | SessionError::Ended) => {
+                Err(UnknownSession)
+            }
         }
     }
 
@@ -103,6 +106,7 @@ impl Front<'_> {
         log.method = Some("DELETE session".into());
         match self.session(vs, req) {
             Ok(Some(s)) => {
+                self.sealer.end(&s);
                 vs.end_session(&s).await;
                 status_only(StatusCode::OK)
             }
@@ -204,7 +208,14 @@ impl Front<'_> {
             .and_then(|m| m.get(crate::mcp::protocol::META_CLIENT_CAPABILITIES))
             .cloned()
             .unwrap_or_default();
-        let caller = Caller::Modern { client_capabilities: caps };
+        let param_headers = req
+            .headers()
+            .iter()
+            .filter(|(k, _)| k.as_str().starts_with(header::PARAM_PREFIX))
+            .take(64)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let caller = Caller::Modern { client_capabilities: caps, param_headers };
         let outcome = vs.handle(&caller, msg).await;
         self.respond(outcome, true, log)
     }
@@ -268,7 +279,7 @@ impl Front<'_> {
             Outcome::Response(m) => {
                 let code = m.error_code();
                 let status = match code {
-                    Some(c) if modern && c == crate::mcp::jsonrpc::code::METHOD_NOT_FOUND => StatusCode::NOT_FOUND,
+                    Some(c) if modern => modern_error_status(c),
                     _ => StatusCode::OK,
                 };
                 if let Some(c) = code {
@@ -288,6 +299,15 @@ struct UnknownSession;
 impl UnknownSession {
     fn response(self) -> Response<Body> {
         rpc_error(StatusCode::NOT_FOUND, None, code::INVALID_REQUEST, "Session not found", None)
+    }
+}
+
+/// The HTTP status a modern-era JSON-RPC error travels with (2026-07-28).
+fn modern_error_status(c: i64) -> StatusCode {
+    match c {
+        code::METHOD_NOT_FOUND => StatusCode::NOT_FOUND,
+        code::HEADER_MISMATCH | code::MISSING_CAPABILITY | code::UNSUPPORTED_VERSION => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
     }
 }
 

@@ -16,7 +16,7 @@ use tracing::debug;
 use url::Url;
 
 use super::sse_client::spawn_event_reader;
-use super::{BackendEra, CallContext, Reply, UpstreamError};
+use super::{BackendEras, CallContext, Reply, UpstreamError};
 use crate::config::EraSetting;
 use crate::mcp::jsonrpc::{Id, Kind, Message, to_raw};
 use crate::mcp::modern::headers::encode_header_value;
@@ -32,7 +32,7 @@ pub struct HttpUpstream {
     url: Url,
     client: reqwest::Client,
     era_setting: EraSetting,
-    era: ArcSwap<BackendEra>,
+    eras: ArcSwap<BackendEras>,
     headers: Vec<(HeaderName, HeaderValue)>,
     timeout: Duration,
     max_message: usize,
@@ -43,6 +43,13 @@ impl std::fmt::Debug for HttpUpstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpUpstream").field("name", &self.name).field("url", &self.url.as_str()).finish()
     }
+}
+
+/// The wire format of one HTTP exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Era {
+    Legacy,
+    Modern,
 }
 
 /// What `initialize` (legacy) or `server/discover` (modern) told us.
@@ -65,13 +72,13 @@ impl HttpUpstream {
         timeout: Duration,
         max_message: usize,
     ) -> HttpUpstream {
-        let initial = if era == EraSetting::Modern { BackendEra::Modern } else { BackendEra::Legacy };
+        let initial = BackendEras { legacy: era != EraSetting::Modern, modern: era == EraSetting::Modern };
         HttpUpstream {
             name: name.to_string(),
             url,
             client,
             era_setting: era,
-            era: ArcSwap::from_pointee(initial),
+            eras: ArcSwap::from_pointee(initial),
             headers,
             timeout,
             max_message,
@@ -79,9 +86,9 @@ impl HttpUpstream {
         }
     }
 
-    /// The era currently assumed for this backend.
-    pub fn era(&self) -> BackendEra {
-        **self.era.load()
+    /// The eras this backend speaks, as last probed.
+    pub fn eras(&self) -> BackendEras {
+        **self.eras.load()
     }
 
     /// Finds out the backend's era (for `era: auto`) and returns what it said
@@ -90,15 +97,16 @@ impl HttpUpstream {
     pub async fn probe(&self) -> Result<Arc<RawValue>, UpstreamError> {
         if self.era_setting != EraSetting::Legacy {
             match self.discover().await {
-                Ok(r) => {
-                    self.era.store(Arc::new(BackendEra::Modern));
+                Ok((r, legacy_too)) => {
+                    let legacy = legacy_too && self.era_setting == EraSetting::Auto;
+                    self.eras.store(Arc::new(BackendEras { legacy, modern: true }));
                     return Ok(r);
                 }
                 Err(e) if self.era_setting == EraSetting::Modern => return Err(e),
                 Err(e) => debug!(error = %e, "server/discover failed; trying legacy initialize"),
             }
         }
-        self.era.store(Arc::new(BackendEra::Legacy));
+        self.eras.store(Arc::new(BackendEras { legacy: true, modern: false }));
         let opened = self
             .open_session(&json!({"sampling": {}, "elicitation": {}, "roots": {"listChanged": true}}), None)
             .await?;
@@ -106,21 +114,25 @@ impl HttpUpstream {
         Ok(opened.result)
     }
 
-    async fn discover(&self) -> Result<Arc<RawValue>, UpstreamError> {
+    /// `server/discover`; returns the result and whether the backend also
+    /// speaks a legacy version.
+    async fn discover(&self) -> Result<(Arc<RawValue>, bool), UpstreamError> {
         let msg = Message::request(Id::Num(self.id()), "server/discover", to_raw(&json!({})));
-        let reply = self.post(&CallContext::default(), self.modernize(msg, None), BackendEra::Modern).await?;
+        let reply = self.post(&CallContext::default(), self.modernize(msg, None), Era::Modern).await?;
         let resp = final_response(reply).await?;
         let result = resp.result.ok_or_else(|| UpstreamError::Protocol("server/discover returned an error".into()))?;
         let parsed: Map<String, Value> =
             serde_json::from_str(result.get()).map_err(|e| UpstreamError::Protocol(e.to_string()))?;
-        let speaks_modern = parsed
+        let versions: Vec<&str> = parsed
             .get("supportedVersions")
             .and_then(Value::as_array)
-            .is_some_and(|v| v.iter().any(|x| x.as_str() == Some(MODERN)));
-        if !speaks_modern {
+            .map(|v| v.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if !versions.contains(&MODERN) {
             return Err(UpstreamError::Protocol("backend does not support 2026-07-28".into()));
         }
-        Ok(Arc::from(result))
+        let legacy_too = versions.iter().any(|v| crate::mcp::protocol::is_legacy_version(v));
+        Ok((Arc::from(result), legacy_too))
     }
 
     fn id(&self) -> i64 {
@@ -139,7 +151,7 @@ impl HttpUpstream {
             "clientInfo": client_info.cloned().unwrap_or_else(gateway_client_info),
         }));
         let msg = Message::request(Id::Num(self.id()), "initialize", params);
-        let (reply, session_id) = self.post_raw(&CallContext::default(), msg, BackendEra::Legacy, None).await?;
+        let (reply, session_id) = self.post_raw(&CallContext::default(), msg, Era::Legacy, None).await?;
         let resp = final_response(reply).await?;
         let result = resp.result.ok_or_else(|| UpstreamError::Protocol("initialize returned an error".into()))?;
         #[derive(serde::Deserialize)]
@@ -150,8 +162,8 @@ impl HttpUpstream {
         let init: Init = serde_json::from_str(result.get()).map_err(|e| UpstreamError::Protocol(e.to_string()))?;
         let session =
             BackendSession { backend: self.name.clone(), session_id, protocol_version: init.protocol_version };
-        let ctx = CallContext { session: Some(session.clone()) };
-        self.post(&ctx, Message::notification("notifications/initialized", None), BackendEra::Legacy).await?;
+        let ctx = CallContext { session: Some(session.clone()), ..Default::default() };
+        self.post(&ctx, Message::notification("notifications/initialized", None), Era::Legacy).await?;
         Ok(Opened { session, result: Arc::from(result) })
     }
 
@@ -194,14 +206,16 @@ impl HttpUpstream {
         }
     }
 
-    /// Sends one message in the backend's era.
+    /// Sends one message: inside the legacy session of `ctx`, or as a modern
+    /// request when `ctx` has none and the backend speaks the modern era.
     pub async fn send(&self, ctx: &CallContext, msg: Message) -> Result<Reply, UpstreamError> {
-        match self.era() {
-            BackendEra::Legacy => self.post(ctx, msg, BackendEra::Legacy).await,
-            BackendEra::Modern => {
+        let era = if ctx.session.is_none() && self.eras().modern { Era::Modern } else { Era::Legacy };
+        match era {
+            Era::Legacy => self.post(ctx, msg, Era::Legacy).await,
+            Era::Modern => {
                 if msg.kind().ok() == Some(Kind::Request) {
                     let msg = self.modernize(msg, None);
-                    self.post(ctx, msg, BackendEra::Modern).await
+                    self.post(ctx, msg, Era::Modern).await
                 } else {
                     // Modern backends take no client notifications over HTTP
                     // (cancellation is closing the stream) and no responses.
@@ -224,7 +238,7 @@ impl HttpUpstream {
         msg
     }
 
-    async fn post(&self, ctx: &CallContext, msg: Message, era: BackendEra) -> Result<Reply, UpstreamError> {
+    async fn post(&self, ctx: &CallContext, msg: Message, era: Era) -> Result<Reply, UpstreamError> {
         self.post_raw(ctx, msg, era, None).await.map(|(r, _)| r)
     }
 
@@ -234,7 +248,7 @@ impl HttpUpstream {
         &self,
         ctx: &CallContext,
         msg: Message,
-        era: BackendEra,
+        era: Era,
         extra: Option<&HeaderMap>,
     ) -> Result<(Reply, Option<String>), UpstreamError> {
         let body = Bytes::from(msg.to_bytes());
@@ -252,7 +266,7 @@ impl HttpUpstream {
             }
         }
         match era {
-            BackendEra::Legacy => {
+            Era::Legacy => {
                 if let Some(s) = &ctx.session {
                     if let Some(sid) = &s.session_id {
                         req = req.header(header::SESSION_ID, sid);
@@ -260,8 +274,11 @@ impl HttpUpstream {
                     req = req.header(header::PROTOCOL_VERSION, &s.protocol_version);
                 }
             }
-            BackendEra::Modern => {
+            Era::Modern => {
                 req = req.header(header::PROTOCOL_VERSION, MODERN);
+                for (k, v) in &ctx.param_headers {
+                    req = req.header(k, v);
+                }
                 if let Some(m) = &msg.method {
                     req = req.header(header::METHOD, m.as_str());
                     if let Some(field) = name_param(m)

@@ -72,20 +72,36 @@ pub enum UpstreamError {
     Unavailable(String),
 }
 
-/// The era a backend speaks, once known.
+/// The eras a backend speaks, once probed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackendEra {
-    /// initialize + sessions.
-    Legacy,
+pub struct BackendEras {
+    /// initialize + sessions (2025-11-25 and earlier).
+    pub legacy: bool,
     /// stateless 2026-07-28.
-    Modern,
+    pub modern: bool,
+}
+
+/// How a call reaches an HTTP backend, given the caller's era.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionMode {
+    /// No backend session: modern requests (or a channel backend, which
+    /// manages its own shared session).
+    None,
+    /// Each legacy client session has its own backend session.
+    PerClient,
+    /// Callers without a backend session of their own (modern clients of a
+    /// legacy-only backend) share one.
+    Shared,
 }
 
 /// Per-call context passed to an upstream.
 #[derive(Debug, Clone, Default)]
 pub struct CallContext {
-    /// The backend session to use (legacy HTTP backends).
+    /// The legacy backend session to use; `None` sends a modern request.
     pub session: Option<BackendSession>,
+    /// `Mcp-Param-*` headers of a modern client's `tools/call`, forwarded
+    /// unchanged with modern requests.
+    pub param_headers: Vec<(::http::HeaderName, ::http::HeaderValue)>,
 }
 
 /// A backend of any kind.
@@ -106,8 +122,18 @@ impl Upstream {
         }
     }
 
-    /// Whether each client session needs its own backend session.
-    pub fn per_client_sessions(&self) -> bool {
-        matches!(self, Upstream::Http(h) if h.era() == BackendEra::Legacy)
+    /// How a caller of the given era reaches this backend. A dual-era
+    /// backend is spoken to in the caller's own era, so that everything the
+    /// caller's era can do (server-to-client requests, subscriptions, logging
+    /// for legacy clients; stateless calls for modern ones) passes through.
+    pub fn session_mode(&self, caller_modern: bool) -> SessionMode {
+        let Upstream::Http(h) = self else { return SessionMode::None };
+        let eras = h.eras();
+        match (caller_modern, eras.legacy, eras.modern) {
+            (false, true, _) => SessionMode::PerClient,
+            (false, false, _) => SessionMode::None,
+            (true, _, true) => SessionMode::None,
+            (true, _, false) => SessionMode::Shared,
+        }
     }
 }

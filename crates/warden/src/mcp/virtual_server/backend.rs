@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 use super::RouteError;
 use crate::mcp::session::BackendSession;
 use crate::mcp::upstream::http::Opened;
-use crate::mcp::upstream::{BackendEra, Upstream, UpstreamError};
+use crate::mcp::upstream::{SessionMode, Upstream, UpstreamError};
 
 /// Health as last observed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,7 +121,7 @@ impl BackendHandle {
     /// Opens a backend session for one legacy client session.
     pub async fn open_client_session(&self, client_capabilities: &Value) -> Result<Opened, UpstreamError> {
         match &self.upstream {
-            Upstream::Http(h) if h.era() == BackendEra::Legacy => {
+            Upstream::Http(h) if h.eras().legacy => {
                 let opened = tokio::time::timeout(self.timeout, h.open_session(client_capabilities, None))
                     .await
                     .unwrap_or(Err(UpstreamError::Timeout))?;
@@ -141,9 +141,9 @@ impl BackendHandle {
     }
 
     /// The backend session shared by callers without their own (modern
-    /// clients of a legacy HTTP backend). `None` for backends that need none.
+    /// clients of a legacy-only HTTP backend). `None` for backends that need none.
     pub async fn shared_session(&self) -> Result<Option<BackendSession>, UpstreamError> {
-        if !self.upstream.per_client_sessions() {
+        if self.upstream.session_mode(true) != SessionMode::Shared {
             return Ok(None);
         }
         let mut guard = self.shared.lock().await;

@@ -110,6 +110,11 @@ impl VirtualServer {
     ) -> Result<Outcome, RouteError> {
         let upstream_id = out.id.clone();
         let mut ctx = self.call_context(caller, b).await?;
+        if let Caller::Modern { param_headers, .. } = caller
+            && ctx.session.is_none()
+        {
+            ctx.param_headers.clone_from(param_headers);
+        }
         let first = tokio::time::timeout(b.timeout, b.upstream.send(&ctx, out.clone()))
             .await
             .unwrap_or(Err(UpstreamError::Timeout));
@@ -119,7 +124,9 @@ impl VirtualServer {
                 // transparently and retry once.
                 tracing::info!(backend = %b.name, "backend session expired; re-initializing");
                 ctx = match caller {
-                    Caller::Legacy(state) => CallContext { session: Some(self.reopen(state, b).await?) },
+                    Caller::Legacy(state) => {
+                        CallContext { session: Some(self.reopen(state, b).await?), ..Default::default() }
+                    }
                     Caller::Modern { .. } => {
                         b.drop_shared_session().await;
                         self.call_context(caller, b).await?
@@ -331,7 +338,7 @@ impl Relay {
     /// dropping the upstream stream cancels modern and channel backends, and
     /// legacy HTTP backends are told explicitly.
     async fn client_gone(&self) {
-        if self.caller_modern && self.backend.upstream.per_client_sessions() {
+        if self.caller_modern && self.ctx.session.is_some() {
             self.cancel_upstream("client closed the stream").await;
         }
     }

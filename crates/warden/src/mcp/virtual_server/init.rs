@@ -71,10 +71,14 @@ impl VirtualServer {
         let requested = params.get("protocolVersion").and_then(Value::as_str).unwrap_or(LEGACY_LATEST);
         let version = if is_legacy_version(requested) { requested } else { LEGACY_LATEST };
         let caps = params.get("capabilities").cloned().unwrap_or_else(|| json!({}));
-        let opens = self.backends.iter().filter(|b| b.upstream.per_client_sessions()).map(|b| {
-            let caps = caps.clone();
-            async move { (b.name.clone(), b.open_client_session(&caps).await) }
-        });
+        let opens = self
+            .backends
+            .iter()
+            .filter(|b| b.upstream.session_mode(false) == crate::mcp::upstream::SessionMode::PerClient)
+            .map(|b| {
+                let caps = caps.clone();
+                async move { (b.name.clone(), b.open_client_session(&caps).await) }
+            });
         let mut sessions = Vec::new();
         for (name, r) in futures::future::join_all(opens).await {
             match r {

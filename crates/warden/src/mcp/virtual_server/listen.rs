@@ -13,7 +13,7 @@ use crate::mcp::jsonrpc::{Id, Kind, Message, to_raw};
 use crate::mcp::names::Naming;
 use crate::mcp::protocol::META_SUBSCRIPTION_ID;
 use crate::mcp::session::SessionState;
-use crate::mcp::upstream::{BackendEra, CallContext, Reply, Upstream, UpstreamError, UpstreamEvent};
+use crate::mcp::upstream::{CallContext, Reply, SessionMode, Upstream, UpstreamError, UpstreamEvent};
 
 /// Which notifications a listener wants.
 #[derive(Debug, Clone, Copy, Default)]
@@ -157,8 +157,8 @@ impl VirtualServer {
             Upstream::Channel(c) => {
                 tokio::spawn(pump_broadcast(merge.clone(), b.clone(), c.subscribe()));
             }
-            Upstream::Http(h) if h.era() == BackendEra::Legacy => {
-                let Ok(CallContext { session: Some(session) }) = self.call_context(caller, b).await else {
+            Upstream::Http(h) if b.upstream.session_mode(caller.is_modern()) != SessionMode::None => {
+                let Ok(CallContext { session: Some(session), .. }) = self.call_context(caller, b).await else {
                     return;
                 };
                 match h.listen(&session, resume).await {

@@ -109,7 +109,9 @@ impl VirtualServer {
                 Err(UpstreamError::SessionExpired) if !retried => {
                     retried = true;
                     ctx = match caller {
-                        Caller::Legacy(state) => CallContext { session: Some(self.reopen(state, b).await?) },
+                        Caller::Legacy(state) => {
+                            CallContext { session: Some(self.reopen(state, b).await?), ..Default::default() }
+                        }
                         Caller::Modern { .. } => {
                             b.drop_shared_session().await;
                             self.call_context(caller, b).await?

@@ -43,6 +43,8 @@ pub enum Caller {
     Modern {
         /// Capabilities declared in this request's `_meta`.
         client_capabilities: Value,
+        /// The request's `Mcp-Param-*` headers, forwarded to modern backends.
+        param_headers: Vec<(http::HeaderName, http::HeaderValue)>,
     },
 }
 
@@ -290,28 +292,29 @@ impl VirtualServer {
         }
     }
 
-    /// The session a legacy caller has with backend `b`, opening one if needed.
+    /// How `caller` reaches backend `b`: its own backend session (legacy
+    /// clients, opened if needed), the shared one, or none (modern requests).
     async fn call_context(
         &self,
         caller: &Caller,
         b: &BackendHandle,
     ) -> Result<crate::mcp::upstream::CallContext, RouteError> {
-        use crate::mcp::upstream::CallContext;
-        if !b.upstream.per_client_sessions() {
-            return Ok(CallContext { session: b.shared_session().await.map_err(|e| b.error(e))? });
-        }
-        match caller {
-            Caller::Modern { .. } => Ok(CallContext { session: b.shared_session().await.map_err(|e| b.error(e))? }),
-            Caller::Legacy(state) => {
+        use crate::mcp::upstream::{CallContext, SessionMode};
+        match (b.upstream.session_mode(caller.is_modern()), caller) {
+            (SessionMode::None, _) => Ok(CallContext::default()),
+            (SessionMode::Shared, _) | (SessionMode::PerClient, Caller::Modern { .. }) => {
+                Ok(CallContext { session: b.shared_session().await.map_err(|e| b.error(e))?, ..Default::default() })
+            }
+            (SessionMode::PerClient, Caller::Legacy(state)) => {
                 let key = (state.id.clone(), b.index);
                 if let Some(s) = self.reopened.lock().get(&key) {
-                    return Ok(CallContext { session: Some(s.clone()) });
+                    return Ok(CallContext { session: Some(s.clone()), ..Default::default() });
                 }
                 if let Some(s) = state.backend(&b.name) {
-                    return Ok(CallContext { session: Some(s.clone()) });
+                    return Ok(CallContext { session: Some(s.clone()), ..Default::default() });
                 }
                 let s = self.reopen(state, b).await?;
-                Ok(CallContext { session: Some(s) })
+                Ok(CallContext { session: Some(s), ..Default::default() })
             }
         }
     }

@@ -63,7 +63,10 @@ fn capabilities_merge_is_a_union() {
     let a = json!({"capabilities": {"tools": {"listChanged": true}, "logging": {}}});
     let b = json!({"capabilities": {"tools": {}, "resources": {"subscribe": true}, "prompts": {}}});
     let m = merge_capabilities(&[a, b]);
-    assert_eq!(m, json!({"tools": {"listChanged": true}, "logging": {}, "resources": {"subscribe": true}, "prompts": {}}));
+    assert_eq!(
+        m,
+        json!({"tools": {"listChanged": true}, "logging": {}, "resources": {"subscribe": true}, "prompts": {}})
+    );
 }
 
 mod props {
