@@ -44,6 +44,15 @@ pub fn router(path: &str, local: SocketAddr, extra_hosts: Vec<String>) -> anyhow
     Ok(App { router: axum::Router::new().route_service(path, service), shutdown })
 }
 
+/// Serves one MCP session over stdin/stdout until stdin closes.
+pub async fn serve_stdio() -> anyhow::Result<()> {
+    use rmcp::ServiceExt as _;
+    let shared = Shared::new(Arc::new(ResumableSessions::default()))?;
+    let running = ConformanceServer::new(&shared).serve(rmcp::transport::stdio()).await.context("starting stdio")?;
+    running.waiting().await.context("serving stdio")?;
+    Ok(())
+}
+
 /// Serves until SIGINT or SIGTERM.
 pub async fn serve(listener: tokio::net::TcpListener, app: App) -> anyhow::Result<()> {
     let listener = listener.tap_io(|socket| {

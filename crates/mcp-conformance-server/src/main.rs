@@ -33,8 +33,11 @@ use tracing_subscriber::EnvFilter;
 #[command(version, about = "MCP conformance backend for Warden's tests and benchmarks")]
 struct Args {
     /// Address to bind, e.g. `127.0.0.1:8931`; port 0 picks a free port.
-    #[arg(long)]
-    listen: SocketAddr,
+    #[arg(long, required_unless_present = "stdio")]
+    listen: Option<SocketAddr>,
+    /// Speak MCP over stdin/stdout instead of HTTP (for stdio-backend tests).
+    #[arg(long, conflicts_with = "listen")]
+    stdio: bool,
     /// Path the MCP endpoint is served at.
     #[arg(long, default_value = "/mcp")]
     path: String,
@@ -51,9 +54,12 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
         .init();
 
+    if args.stdio {
+        return http::serve_stdio().await;
+    }
+    let Some(listen) = args.listen else { anyhow::bail!("--listen ADDR or --stdio is required") };
     anyhow::ensure!(args.path.starts_with('/'), "--path must start with '/', got {:?}", args.path);
-    let listener =
-        tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let local = listener.local_addr().context("reading the bound address")?;
     let app = http::router(&args.path, local, args.allowed_hosts)?;
 

@@ -1,1 +1,17 @@
-//! Shared fixtures for Warden tests.
+//! Shared fixtures for Warden's tests: the gateway in-process or as a
+//! process, the conformance backend as a process (HTTP or stdio), and a small
+//! MCP client that speaks both eras over raw HTTP so tests see every status
+//! code and header.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod client;
+mod procs;
+
+pub use client::{McpClient, Reply, parse_sse as client_parse_sse};
+pub use procs::{Proc, WardenProc, bin_path, spawn_conformance_server, spawn_warden, start_in_process};
+
+/// A fresh random session key, base64.
+pub fn random_session_key() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
+}

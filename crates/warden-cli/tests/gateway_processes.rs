@@ -1,0 +1,216 @@
+//! Warden as users run it: `warden serve` processes in front of real backend
+//! processes (the rmcp conformance server over HTTP and over stdio).
+
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use serde_json::json;
+use test_support::{McpClient, random_session_key, spawn_conformance_server, spawn_warden};
+
+fn three_backends(http_url: &str, stdio_marker: &str) -> String {
+    format!(
+        r#"
+listeners: [{{name: main, address: "${{WARDEN_LISTEN}}"}}]
+admin: {{address: "${{WARDEN_ADMIN}}"}}
+sessions: {{key: "${{WARDEN_SESSION_KEY:-}}"}}
+limits: {{requestTimeout: 10s}}
+virtualServers:
+  - name: merged
+    path: /mcp
+    backends:
+      - {{name: rmcp, url: "{http_url}"}}
+      - name: piped
+        stdio:
+          command: bash
+          args: ["-c", "exec -a {stdio_marker} \"$0\" --stdio", "{bin}"]
+      - {{name: notes, builtin: notes}}
+"#,
+        bin = test_support::bin_path("mcp-conformance-server").display()
+    )
+}
+
+async fn wait_ready(admin: &str) {
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(r) = http.get(format!("{admin}/readyz")).send().await
+            && r.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("warden not ready");
+}
+
+#[tokio::test]
+async fn three_kinds_of_backend_merge_and_route() {
+    let (_backend, url) = spawn_conformance_server();
+    let w = spawn_warden(&three_backends(&url, "marker-merge"), &[]);
+    wait_ready(&w.admin).await;
+    let mut c = McpClient::new(&format!("{}/mcp", w.base));
+    c.initialize(json!({"sampling": {}})).await;
+    let tools = McpClient::names(&c.request("tools/list", json!({})).await, "tools", "name");
+    for n in ["rmcp__echo", "piped__echo", "notes__add_note", "rmcp__test_simple_text"] {
+        assert!(tools.contains(&n.to_string()), "{n} not in {tools:?}");
+    }
+    for (tool, text) in [("rmcp__echo", "via http"), ("piped__echo", "via stdio")] {
+        let r = c.request("tools/call", json!({"name": tool, "arguments": {"message": text}})).await;
+        assert_eq!(r.result()["content"][0]["text"], text, "{tool}: {:?}", r.messages);
+    }
+    let res = c.request("resources/read", json!({"uri": "rmcp+test://static-text"})).await;
+    assert_eq!(res.result()["contents"][0]["uri"], "rmcp+test://static-text");
+    let prompts = McpClient::names(&c.request("prompts/list", json!({})).await, "prompts", "name");
+    assert!(
+        prompts.contains(&"rmcp__test_simple_prompt".to_string())
+            && prompts.contains(&"piped__test_simple_prompt".to_string())
+    );
+    let p = c
+        .request(
+            "prompts/get",
+            json!({"name": "piped__test_prompt_with_arguments", "arguments": {"arg1": "a", "arg2": "b"}}),
+        )
+        .await;
+    assert!(p.result()["messages"][0]["content"]["text"].as_str().unwrap().contains("arg1='a'"), "{:?}", p.messages);
+    // Modern clients reach the same three backends statelessly.
+    let m = c.modern("tools/call", json!({"name": "piped__echo", "arguments": {"message": "modern"}})).await;
+    assert_eq!(m.result()["content"][0]["text"], "modern", "{:?}", m.messages);
+    let m = c.modern("tools/call", json!({"name": "rmcp__echo", "arguments": {"message": "modern"}})).await;
+    assert_eq!(m.result()["content"][0]["text"], "modern", "{:?}", m.messages);
+}
+
+#[tokio::test]
+async fn sampling_requests_are_routed_back_to_the_backend_that_asked() {
+    let (_backend, url) = spawn_conformance_server();
+    let w = spawn_warden(&three_backends(&url, "marker-sampling"), &[]);
+    wait_ready(&w.admin).await;
+    let mut c = McpClient::new(&format!("{}/mcp", w.base));
+    c.initialize(json!({"sampling": {}})).await;
+    // Start the call: the backend asks us (the client) to sample, on the
+    // call's SSE stream, and waits for our answer.
+    let body = serde_json::to_vec(&json!({"jsonrpc":"2.0","id":77,"method":"tools/call","params":{"name":"rmcp__test_sampling","arguments":{"prompt":"hi"}}})).unwrap();
+    let mut resp = c
+        .http
+        .post(&c.url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", c.session.clone().unwrap())
+        .header("mcp-protocol-version", "2025-11-25")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let mut buf = String::new();
+    let request = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let chunk = resp.chunk().await.unwrap().expect("stream ended before the sampling request");
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+            let (msgs, _) = test_support::client_parse_sse(&buf);
+            if let Some(m) = msgs.into_iter().find(|m| m["method"] == "sampling/createMessage") {
+                return m;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let id = request["id"].clone();
+    assert!(id.as_str().unwrap().starts_with("w.0."), "server request id is rewritten: {id}");
+    let answer = json!({"jsonrpc":"2.0","id":id,"result":{"role":"assistant","content":{"type":"text","text":"sampled by the test client"},"model":"test","stopReason":"endTurn"}});
+    let r = c.post_raw(serde_json::to_vec(&answer).unwrap(), &[("mcp-protocol-version", "2025-11-25")]).await;
+    assert_eq!(r.status, 202);
+    let result = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let (msgs, _) = test_support::client_parse_sse(&buf);
+            if let Some(m) = msgs.into_iter().find(|m| m["id"] == 77) {
+                return m;
+            }
+            let chunk = resp.chunk().await.unwrap().expect("stream ended before the result");
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        result["result"]["content"][0]["text"].as_str().unwrap().contains("sampled by the test client"),
+        "{result}"
+    );
+}
+
+#[tokio::test]
+async fn a_dead_backend_degrades_only_its_part() {
+    let (backend, url) = spawn_conformance_server();
+    let w = spawn_warden(&three_backends(&url, "marker-dead"), &[]);
+    wait_ready(&w.admin).await;
+    let mut c = McpClient::new(&format!("{}/mcp", w.base));
+    c.initialize(json!({})).await;
+    drop(backend);
+    let tools = c.request("tools/list", json!({})).await;
+    let names = McpClient::names(&tools, "tools", "name");
+    assert!(names.iter().any(|n| n.starts_with("piped__")) && names.iter().any(|n| n.starts_with("notes__")));
+    assert!(!names.iter().any(|n| n.starts_with("rmcp__")));
+    assert_eq!(tools.result()["_meta"]["dev.warden/unavailableBackends"], json!(["rmcp"]));
+    let r = c.request("tools/call", json!({"name": "rmcp__echo", "arguments": {"message": "x"}})).await;
+    assert_eq!(r.last()["error"]["code"], -32010);
+    assert_eq!(r.last()["error"]["data"]["backend"], "rmcp");
+    let ok = c.request("tools/call", json!({"name": "piped__echo", "arguments": {"message": "still here"}})).await;
+    assert_eq!(ok.result()["content"][0]["text"], "still here");
+}
+
+#[tokio::test]
+async fn a_stdio_backend_that_dies_is_restarted() {
+    let (_backend, url) = spawn_conformance_server();
+    let w = spawn_warden(&three_backends(&url, "marker-restart-7f3a"), &[]);
+    wait_ready(&w.admin).await;
+    let mut c = McpClient::new(&format!("{}/mcp", w.base));
+    c.initialize(json!({})).await;
+    let call = |c: McpClient| async move {
+        c.request("tools/call", json!({"name": "piped__echo", "arguments": {"message": "alive"}})).await
+    };
+    assert_eq!(call(c.clone()).await.result()["content"][0]["text"], "alive");
+    let pid = || {
+        let out = std::process::Command::new("pgrep").args(["-f", "marker-restart-7f3a"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let before = pid();
+    assert!(!before.is_empty());
+    let killed = std::process::Command::new("pkill").args(["-f", "marker-restart-7f3a"]).status().unwrap();
+    assert!(killed.success());
+    // Bounded wait for the restart (backoff starts at 100 ms).
+    let mut last = None;
+    for _ in 0..100 {
+        let r = call(c.clone()).await;
+        if r.result()["content"][0]["text"] == "alive" && !pid().is_empty() && pid() != before {
+            return;
+        }
+        last = Some(r.messages);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("stdio backend not restarted; last reply {last:?}");
+}
+
+#[tokio::test]
+async fn a_session_created_on_one_replica_works_on_another() {
+    let (_backend, url) = spawn_conformance_server();
+    let key = random_session_key();
+    let cfg = three_backends(&url, "marker-replicas");
+    let a = spawn_warden(&cfg, &[("WARDEN_SESSION_KEY", &key)]);
+    let b = spawn_warden(&cfg, &[("WARDEN_SESSION_KEY", &key)]);
+    let other = spawn_warden(&cfg, &[("WARDEN_SESSION_KEY", &random_session_key())]);
+    wait_ready(&a.admin).await;
+    wait_ready(&b.admin).await;
+    wait_ready(&other.admin).await;
+    let mut on_a = McpClient::new(&format!("{}/mcp", a.base));
+    on_a.initialize(json!({})).await;
+    let mut on_b = McpClient::new(&format!("{}/mcp", b.base));
+    on_b.session = on_a.session.clone();
+    // Same backend session (sealed in the id) used from the second process.
+    let r = on_b.request("tools/call", json!({"name": "rmcp__echo", "arguments": {"message": "from b"}})).await;
+    assert_eq!(r.result()["content"][0]["text"], "from b", "{:?}", r.messages);
+    let r = on_b.request("resources/subscribe", json!({"uri": "rmcp+test://watched-resource"})).await;
+    assert_eq!(r.status, 200, "{:?}", r.messages);
+    assert!(r.last().get("error").is_none(), "{:?}", r.messages);
+    // A replica with another key does not know the session.
+    let mut on_other = McpClient::new(&format!("{}/mcp", other.base));
+    on_other.session = on_a.session.clone();
+    assert_eq!(on_other.request("tools/list", json!({})).await.status, 404);
+}
