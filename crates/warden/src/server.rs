@@ -45,12 +45,14 @@ impl RunningGateway {
     /// timeout), and stops backends.
     pub async fn shutdown(mut self) {
         self.gateway.begin_shutdown();
-        while self.tasks.join_next().await.is_some() {}
+        self.wait().await;
     }
 
-    /// Waits until every listener has stopped (after a shutdown signal).
+    /// Waits until every listener has drained (after a shutdown signal), then
+    /// stops the backends.
     pub async fn wait(&mut self) {
         while self.tasks.join_next().await.is_some() {}
+        self.gateway.stop_backends();
     }
 }
 

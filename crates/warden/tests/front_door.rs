@@ -10,6 +10,7 @@ const DEMO: &str = r#"
 listeners: [{name: main, address: "127.0.0.1:0"}]
 admin: {address: "127.0.0.1:0"}
 limits: {maxRequestBody: 64KiB}
+accessLog: off
 virtualServers:
   - name: demo
     path: /mcp

@@ -15,5 +15,5 @@ pub use model::{
     BackendConfig, BackendKind, BuiltinDemo, Config, Curation, DEFAULT_ADMIN, DEFAULT_LISTEN, Limits, Listener,
     SessionSettings, TlsFiles, VirtualServerConfig,
 };
-pub use raw::{EraSetting, HttpProtocol, HttpTransport, RawConfig};
+pub use raw::{AccessLogOutput, EraSetting, HttpProtocol, HttpTransport, RawConfig};
 pub use units::{ByteSize, HumanDuration};

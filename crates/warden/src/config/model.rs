@@ -13,7 +13,9 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use http::{HeaderName, HeaderValue};
 use url::Url;
 
-use super::raw::{EraSetting, HttpProtocol, HttpTransport, RawBackend, RawConfig, RawCuration, RawListener};
+use super::raw::{
+    AccessLogOutput, EraSetting, HttpProtocol, HttpTransport, RawBackend, RawConfig, RawCuration, RawListener,
+};
 use crate::mcp::names::is_valid_backend_name;
 
 /// Default listen address when the config names none.
@@ -34,6 +36,8 @@ pub struct Config {
     pub limits: Limits,
     /// Virtual servers, at least one.
     pub virtual_servers: Vec<Arc<VirtualServerConfig>>,
+    /// Access log destination.
+    pub access_log: AccessLogOutput,
 }
 
 /// A validated listener.
@@ -280,6 +284,7 @@ impl Config {
                 sessions,
                 limits,
                 virtual_servers,
+                access_log: raw.access_log.unwrap_or_default(),
             })
         } else {
             Err(p.0)

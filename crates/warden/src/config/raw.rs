@@ -30,6 +30,22 @@ pub struct RawConfig {
     /// Virtual MCP servers: each is one URL path that merges several backends.
     #[serde(default)]
     pub virtual_servers: Vec<RawVirtualServer>,
+    /// Where the JSON access log goes: `stdout` (default), `stderr` or `off`.
+    #[serde(default)]
+    pub access_log: Option<AccessLogOutput>,
+}
+
+/// Access log destinations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessLogOutput {
+    /// One JSON line per request on standard output.
+    #[default]
+    Stdout,
+    /// The same on standard error.
+    Stderr,
+    /// No access log.
+    Off,
 }
 
 /// One listening socket.

@@ -44,7 +44,11 @@ pub struct Gateway {
     /// Metrics.
     pub metrics: Arc<Metrics>,
     http: reqwest::Client,
+    /// Turns true when listeners must stop accepting and drain.
     shutdown_tx: watch::Sender<bool>,
+    /// Turns true when backends (child processes, channels) must stop: after
+    /// the listeners drained, so in-flight calls can finish.
+    backends_tx: watch::Sender<bool>,
     ready: AtomicBool,
 }
 
@@ -58,14 +62,16 @@ impl Gateway {
     /// Builds the gateway for `config` and starts its backends.
     pub fn new(config: Config) -> Result<Arc<Gateway>, BuildError> {
         let (shutdown_tx, _) = watch::channel(false);
+        let (backends_tx, _) = watch::channel(false);
         let http = build::http_client(&config)?;
         let metrics = Arc::new(Metrics::default());
-        let runtime = build::runtime(&config, None, &http, &shutdown_tx)?;
+        let runtime = build::runtime(&config, None, &http, &backends_tx)?;
         Ok(Arc::new(Gateway {
             runtime: ArcSwap::from_pointee(runtime),
             metrics,
             http,
             shutdown_tx,
+            backends_tx,
             ready: AtomicBool::new(false),
         }))
     }
@@ -80,9 +86,14 @@ impl Gateway {
         self.shutdown_tx.subscribe()
     }
 
-    /// Starts shutdown: listeners stop accepting, backends stop.
+    /// Starts shutdown: listeners stop accepting and drain in-flight requests.
     pub fn begin_shutdown(&self) {
         let _ = self.shutdown_tx.send_replace(true);
+    }
+
+    /// Stops backends (child processes, channels); call after draining.
+    pub fn stop_backends(&self) {
+        let _ = self.backends_tx.send_replace(true);
     }
 
     /// Whether every backend has been probed once.
@@ -118,7 +129,7 @@ impl Gateway {
         if old.config.listeners != config.listeners || old.config.admin_address != config.admin_address {
             tracing::warn!("listener or admin address changes take effect after a restart");
         }
-        let runtime = build::runtime(&config, Some(&old), &self.http, &self.shutdown_tx)?;
+        let runtime = build::runtime(&config, Some(&old), &self.http, &self.backends_tx)?;
         let fresh: Vec<_> = runtime.virtual_servers.clone();
         self.runtime.store(Arc::new(runtime));
         futures::future::join_all(fresh.iter().map(|vs| vs.probe_all())).await;

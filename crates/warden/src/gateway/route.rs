@@ -47,7 +47,7 @@ impl Gateway {
             log.outcome = "http_error";
         }
         self.metrics.observe(&log);
-        log.emit();
+        log.emit(rt.config.access_log);
         resp
     }
 }

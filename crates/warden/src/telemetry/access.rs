@@ -66,13 +66,20 @@ impl AccessRecord {
         self.start.map(|s| s.elapsed().as_secs_f64()).unwrap_or(0.0)
     }
 
-    /// Writes the line.
-    pub fn emit(&mut self) {
+    /// Writes the line to `out`.
+    pub fn emit(&mut self, out: crate::config::AccessLogOutput) {
+        use crate::config::AccessLogOutput;
         self.duration_ms = (self.elapsed_secs() * 1e6).round() / 1e3;
         self.time = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+        if out == AccessLogOutput::Off {
+            return;
+        }
         if let Ok(mut line) = serde_json::to_vec(self) {
             line.push(b'\n');
-            let _ = std::io::stdout().lock().write_all(&line);
+            let _ = match out {
+                AccessLogOutput::Stderr => std::io::stderr().lock().write_all(&line),
+                _ => std::io::stdout().lock().write_all(&line),
+            };
         }
     }
 }
