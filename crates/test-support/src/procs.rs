@@ -64,6 +64,20 @@ impl Proc {
         }
     }
 
+    /// Asserts that no line containing `needle` appears during `window`
+    /// (a bounded observation, for things that must not happen).
+    pub fn expect_no_line(&self, needle: &str, window: Duration) {
+        let deadline = std::time::Instant::now() + window;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if l.contains(needle) => panic!("unexpected line: {l}"),
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+    }
+
     /// Every line printed so far (non-blocking).
     pub fn drain(&self) -> Vec<String> {
         self.lines.try_iter().collect()

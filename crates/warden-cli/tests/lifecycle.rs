@@ -72,8 +72,20 @@ async fn config_changes_apply_without_dropping_sessions_and_bad_ones_are_refused
     w.proc.signal("HUP");
     w.proc.wait_line("SIGHUP: reloading configuration", Duration::from_secs(10));
     w.proc.wait_line("configuration reloaded", Duration::from_secs(10));
+    // Reading the file must not trigger reloads (a reload reads the file, so
+    // reacting to reads would reload forever).
+    for _ in 0..5 {
+        let _ = std::fs::read(w.config.path()).unwrap();
+    }
+    w.proc.expect_no_line("configuration reloaded", Duration::from_secs(1));
     let metrics = reqwest::get(format!("{}/metrics", w.admin)).await.unwrap().text().await.unwrap();
     assert!(metrics.contains(r#"warden_config_reloads_total{result="invalid"} 1"#), "{metrics}");
+    let oks: u64 = metrics
+        .lines()
+        .find(|l| l.starts_with(r#"warden_config_reloads_total{result="ok"}"#))
+        .and_then(|l| l.split_whitespace().last()?.parse().ok())
+        .unwrap();
+    assert!((3..=5).contains(&oks), "expected 3 reloads (two writes, one SIGHUP), got {oks}");
 }
 
 #[tokio::test]

@@ -132,7 +132,19 @@ pub fn watch_config(gateway: Arc<Gateway>, path: PathBuf) -> Option<notify::Reco
     let target = path.clone();
     let file_name = path.file_name().map(|f| f.to_os_string());
     let mut watcher = match notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+        // Only writes, creations and renames: a reload reads the file, and
+        // reacting to reads (access events) would reload forever.
+        let relevant = |k: &notify::EventKind| {
+            matches!(
+                k,
+                notify::EventKind::Create(_)
+                    | notify::EventKind::Modify(notify::event::ModifyKind::Data(_))
+                    | notify::EventKind::Modify(notify::event::ModifyKind::Name(_))
+                    | notify::EventKind::Modify(notify::event::ModifyKind::Any)
+            )
+        };
         if let Ok(ev) = ev
+            && relevant(&ev.kind)
             && ev.paths.iter().any(|p| p.file_name().map(|f| f.to_os_string()) == file_name)
         {
             let _ = tx.try_send(());

@@ -122,6 +122,11 @@ impl Upstream {
         }
     }
 
+    /// Whether requests in the modern wire format can be sent to it.
+    pub fn accepts_modern_requests(&self) -> bool {
+        matches!(self, Upstream::Http(h) if h.eras().modern)
+    }
+
     /// How a caller of the given era reaches this backend. A dual-era
     /// backend is spoken to in the caller's own era, so that everything the
     /// caller's era can do (server-to-client requests, subscriptions, logging

@@ -95,6 +95,9 @@ impl VirtualServer {
                 b
             }
         };
+        if caller.is_modern() && !backend.upstream.accepts_modern_requests() {
+            strip_modern_meta(&mut params);
+        }
         let out = Message::request(self.upstream_id(), &method, to_raw(&params));
         self.forward(caller, &backend, msg.id, &method, out).await
     }
@@ -186,6 +189,18 @@ impl VirtualServer {
                 );
                 Ok(Outcome::Stream(crx))
             }
+        }
+    }
+}
+
+/// Removes the modern-era `_meta` keys (`io.modelcontextprotocol/*`) from a
+/// request bound for a backend spoken to in the legacy era, which would
+/// otherwise refuse it; `progressToken` and other keys stay.
+fn strip_modern_meta(params: &mut Map<String, Value>) {
+    if let Some(meta) = params.get_mut("_meta").and_then(Value::as_object_mut) {
+        meta.retain(|k, _| !k.starts_with("io.modelcontextprotocol/"));
+        if meta.is_empty() {
+            params.remove("_meta");
         }
     }
 }
@@ -347,5 +362,28 @@ impl Relay {
         let Some(id) = &self.upstream_id else { return };
         let params = to_raw(&serde_json::json!({"requestId": id, "reason": reason}));
         let _ = self.backend.upstream.send(&self.ctx, Message::notification("notifications/cancelled", params)).await;
+    }
+}
+
+#[cfg(test)]
+mod strip_tests {
+    #[test]
+    fn modern_meta_keys_are_stripped_for_legacy_backends() {
+        let mut p = serde_json::json!({"name": "x", "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "progressToken": "t"
+        }})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+        super::strip_modern_meta(&mut p);
+        assert_eq!(
+            serde_json::Value::Object(p.clone()),
+            serde_json::json!({"name": "x", "_meta": {"progressToken": "t"}})
+        );
+        p.insert("_meta".into(), serde_json::json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28"}));
+        super::strip_modern_meta(&mut p);
+        assert!(!p.contains_key("_meta"));
     }
 }
