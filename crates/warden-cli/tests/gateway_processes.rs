@@ -214,3 +214,28 @@ async fn a_session_created_on_one_replica_works_on_another() {
     on_other.session = on_a.session.clone();
     assert_eq!(on_other.request("tools/list", json!({})).await.status, 404);
 }
+
+#[tokio::test]
+async fn client_credentials_are_never_forwarded_upstream() {
+    let (_backend, url) = spawn_conformance_server();
+    let w = spawn_warden(&three_backends(&url, "marker-headers"), &[]);
+    wait_ready(&w.admin).await;
+    let mut c = McpClient::new(&format!("{}/mcp", w.base));
+    c.initialize(json!({})).await;
+    let secret = [
+        ("authorization", "Bearer client-token-must-not-leak"),
+        ("cookie", "sid=client-cookie-must-not-leak"),
+        ("dpop", "client-proof-must-not-leak"),
+        ("x-api-key", "client-key-must-not-leak"),
+    ];
+    let call = json!({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"rmcp__debug_request_headers","arguments":{}}});
+    let mut headers = secret.to_vec();
+    headers.push(("mcp-protocol-version", "2025-11-25"));
+    let r = c.post_raw(serde_json::to_vec(&call).unwrap(), &headers).await;
+    let seen = r.result()["content"][0]["text"].as_str().unwrap_or_default().to_string();
+    assert!(seen.contains("mcp-session-id: "), "the backend saw its own session: {seen}");
+    assert!(!seen.contains("must-not-leak"), "client credentials reached the backend:\n{seen}");
+    // Same for a modern client.
+    let m = c.modern("tools/call", json!({"name": "rmcp__debug_request_headers", "arguments": {}})).await;
+    assert!(m.result()["content"][0]["text"].as_str().unwrap().contains("mcp-protocol-version: 2026-07-28"));
+}

@@ -252,3 +252,24 @@ async fn list_changed_reaches_the_get_stream() {
     .await;
     assert_eq!(got, Ok(true));
 }
+
+#[tokio::test]
+async fn backend_pages_are_followed_into_one_merged_list() {
+    let (_gw, mut c) = demo().await;
+    c.initialize(json!({})).await;
+    for i in 0..24 {
+        let r = c
+            .request(
+                "tools/call",
+                json!({"name": "notes__add_note", "arguments": {"title": format!("n{i:02}"), "text": "x"}}),
+            )
+            .await;
+        assert_eq!(r.result()["isError"], false);
+    }
+    // The notes demo serves 10 resources per page; Warden returns all 25 at once.
+    let list = c.request("resources/list", json!({})).await;
+    let uris = McpClient::names(&list, "resources", "uri");
+    assert_eq!(uris.len(), 25, "{uris:?}");
+    assert!(uris.contains(&"notes+note://n23".to_string()));
+    assert!(list.result().get("nextCursor").is_none());
+}

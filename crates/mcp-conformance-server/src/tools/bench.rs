@@ -1,6 +1,6 @@
 //! Plain, fast tools for load benchmarks: no notifications, no waiting.
 
-use rmcp::{handler::server::wrapper::Parameters, tool, tool_router};
+use rmcp::{RoleServer, handler::server::wrapper::Parameters, service::RequestContext, tool, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -32,5 +32,19 @@ impl ConformanceServer {
     #[tool(description = "Returns a + b as text")]
     fn add(&self, Parameters(args): Parameters<AddArgs>) -> String {
         (args.a + args.b).to_string()
+    }
+
+    /// Lets tests see exactly which HTTP headers reached the backend (for
+    /// example, that a gateway never forwards the client's credentials).
+    #[tool(description = "Returns the HTTP request headers this call arrived with, one `name: value` per line")]
+    fn debug_request_headers(&self, ctx: RequestContext<RoleServer>) -> String {
+        let Some(parts) = ctx.extensions.get::<http::request::Parts>() else { return "(not HTTP)".to_string() };
+        let mut lines: Vec<String> = parts
+            .headers
+            .iter()
+            .map(|(k, v)| format!("{}: {}", k.as_str(), String::from_utf8_lossy(v.as_bytes())))
+            .collect();
+        lines.sort();
+        lines.join("\n")
     }
 }

@@ -92,14 +92,26 @@ impl Notes {
         }
     }
 
-    fn resources(&self) -> Value {
-        let list: Vec<Value> = self
-            .notes
-            .lock()
+    /// Lists notes as resources, `PAGE` at a time (the cursor is the offset),
+    /// so that clients and Warden exercise MCP pagination.
+    fn resources(&self, params: &Value) -> Result<Value, DemoError> {
+        const PAGE: usize = 10;
+        let start = match params.get("cursor").and_then(Value::as_str) {
+            None => 0,
+            Some(c) => c.parse::<usize>().map_err(|_| (code::INVALID_PARAMS, "invalid cursor".to_string()))?,
+        };
+        let notes = self.notes.lock();
+        let list: Vec<Value> = notes
             .keys()
+            .skip(start)
+            .take(PAGE)
             .map(|k| json!({"uri": format!("note://{k}"), "name": k, "mimeType": "text/plain"}))
             .collect();
-        json!({"resources": list})
+        let mut out = json!({"resources": list});
+        if start + PAGE < notes.len() {
+            out["nextCursor"] = json!((start + PAGE).to_string());
+        }
+        Ok(out)
     }
 
     fn read(&self, params: &Value) -> Result<Value, DemoError> {
@@ -147,7 +159,7 @@ impl Demo for Notes {
             match method {
                 "tools/list" => Ok(Self::tools()),
                 "tools/call" => self.call(params, notify).await,
-                "resources/list" => Ok(self.resources()),
+                "resources/list" => self.resources(&params),
                 "resources/templates/list" => Ok(json!({"resourceTemplates": [
                     {"uriTemplate": "note://{title}", "name": "note", "description": "A note by title", "mimeType": "text/plain"}
                 ]})),
