@@ -214,6 +214,37 @@ fi
 insp_call "inspector (py dead): tools/call everything__echo still answers" everything__echo "Echo: after" message=after
 
 if ! kill -0 "$warden_pid" 2>/dev/null; then not_ok "Warden still running at the end" "$(tail -n 20 "$work/warden.err")"; fi
+
+# --- the 2024-11-05 HTTP+SSE transport: py_server.py --sse behind a second Warden --------
+sse_port=$(free_port) sse_listen=$(free_port) sse_admin=$(free_port)
+"$PEERS_PYTHON" "$repo_root/scripts/peers/py_server.py" --sse --port "$sse_port" >"$work/pysse.log" 2>&1 & pids+=($!)
+sse_pid=$!
+wait_http "$sse_pid" "http://127.0.0.1:$sse_port/sse" 30 || true
+cat >"$work/warden-sse.yaml" <<YAML
+listeners: [{name: main, address: "127.0.0.1:$sse_listen"}]
+admin: {address: "127.0.0.1:$sse_admin"}
+virtualServers:
+  - name: sse
+    path: /mcp
+    backends:
+      - {name: pysse, url: "http://127.0.0.1:$sse_port/sse", transport: sse}
+      - {name: notes, builtin: notes}
+YAML
+NO_COLOR=1 "$target/warden" serve -c "$work/warden-sse.yaml" >"$work/warden-sse.out" 2>"$work/warden-sse.err" & pids+=($!)
+sse_warden_pid=$!
+for _ in $(seq 1 300); do
+  curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$sse_admin/readyz" 2>/dev/null && break
+  kill -0 "$sse_warden_pid" 2>/dev/null || break
+  sleep 0.1
+done
+url="http://127.0.0.1:$sse_listen/mcp"
+if inspector "$work/insp-sse-tools.json" --method tools/list &&
+  jcheck "$work/insp-sse-tools.json" '{"pysse__greet", "notes__add_note"} <= {t["name"] for t in r["tools"]}'; then
+  ok "sse backend: tools/list merges the HTTP+SSE server's tools (pysse__greet) with notes"
+else
+  not_ok "sse backend: tools/list merges the HTTP+SSE server's tools" "$(cat "$work/insp-sse-tools.json" "$work/insp-sse-tools.json.err" "$work/warden-sse.err" 2>/dev/null | tail -n 20)"
+fi
+insp_call "sse backend: tools/call pysse__greet is answered by the HTTP+SSE server" pysse__greet "Hello, sse! (from python)" name=sse
 if [[ "$failed" -gt 0 ]]; then
   echo "# last Warden log lines:"; tail -n 15 "$work/warden.err" | sed 's/\x1b\[[0-9;]*m//g; s/^/#   /'
 fi

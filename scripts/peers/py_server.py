@@ -54,9 +54,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int)
     parser.add_argument("--stdio", action="store_true")
+    parser.add_argument("--sse", action="store_true", help="serve the 2024-11-05 HTTP+SSE transport at /sse")
     args = parser.parse_args()
     if args.stdio:
         server.run("stdio")
+    elif args.sse:
+        if args.port is None:
+            parser.error("--sse needs --port")
+        server.run("sse", host="127.0.0.1", port=args.port)
     else:
         if args.port is None:
             parser.error("--port or --stdio is required")
