@@ -138,11 +138,20 @@ impl McpClient {
     }
 
     /// A modern (2026-07-28) request with correct headers and `_meta`.
-    pub async fn modern(&self, method: &str, mut params: Value) -> Reply {
-        params["_meta"] = json!({
+    pub async fn modern(&self, method: &str, params: Value) -> Reply {
+        self.modern_with_meta(method, params, json!({})).await
+    }
+
+    /// A modern request whose `_meta` also carries `extra` keys.
+    pub async fn modern_with_meta(&self, method: &str, mut params: Value, extra: Value) -> Reply {
+        let mut meta = json!({
             "io.modelcontextprotocol/protocolVersion": "2026-07-28",
             "io.modelcontextprotocol/clientCapabilities": {},
         });
+        if let (Some(m), Some(e)) = (meta.as_object_mut(), extra.as_object()) {
+            m.extend(e.clone());
+        }
+        params["_meta"] = meta;
         let name = params.get("name").or_else(|| params.get("uri")).and_then(Value::as_str).map(str::to_string);
         let body = json!({"jsonrpc": "2.0", "id": self.id(), "method": method, "params": params});
         let mut headers = vec![("mcp-protocol-version", "2026-07-28"), ("mcp-method", method)];
@@ -153,6 +162,21 @@ impl McpClient {
         }
         let client = McpClient { session: None, ..self.clone() };
         client.post_raw(serde_json::to_vec(&body).unwrap(), &headers).await
+    }
+
+    /// Starts a legacy POST and returns the open response, to read its SSE
+    /// stream chunk by chunk.
+    pub async fn post_streaming(&self, body: &Value) -> reqwest::Response {
+        let mut req = self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25");
+        if let Some(s) = &self.session {
+            req = req.header("mcp-session-id", s);
+        }
+        req.body(serde_json::to_vec(body).unwrap()).send().await.expect("request")
     }
 
     /// Names in a `tools/list`-style result under `key`.

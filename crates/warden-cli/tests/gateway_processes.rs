@@ -77,6 +77,19 @@ async fn three_kinds_of_backend_merge_and_route() {
     assert_eq!(m.result()["content"][0]["text"], "modern", "{:?}", m.messages);
     let m = c.modern("tools/call", json!({"name": "rmcp__echo", "arguments": {"message": "modern"}})).await;
     assert_eq!(m.result()["content"][0]["text"], "modern", "{:?}", m.messages);
+    // A modern client gets log messages from a legacy-era backend only when
+    // its `_meta` asks for them.
+    let quiet = c.modern("tools/call", json!({"name": "piped__test_tool_with_logging", "arguments": {}})).await;
+    assert!(quiet.notifications("notifications/message").is_empty(), "{:?}", quiet.messages);
+    assert!(quiet.result()["content"].is_array(), "{:?}", quiet.messages);
+    let chatty = c
+        .modern_with_meta(
+            "tools/call",
+            json!({"name": "piped__test_tool_with_logging", "arguments": {}}),
+            json!({"io.modelcontextprotocol/logLevel": "debug"}),
+        )
+        .await;
+    assert!(!chatty.notifications("notifications/message").is_empty(), "{:?}", chatty.messages);
 }
 
 #[tokio::test]
@@ -88,18 +101,9 @@ async fn sampling_requests_are_routed_back_to_the_backend_that_asked() {
     c.initialize(json!({"sampling": {}})).await;
     // Start the call: the backend asks us (the client) to sample, on the
     // call's SSE stream, and waits for our answer.
-    let body = serde_json::to_vec(&json!({"jsonrpc":"2.0","id":77,"method":"tools/call","params":{"name":"rmcp__test_sampling","arguments":{"prompt":"hi"}}})).unwrap();
     let mut resp = c
-        .http
-        .post(&c.url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-session-id", c.session.clone().unwrap())
-        .header("mcp-protocol-version", "2025-11-25")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+        .post_streaming(&json!({"jsonrpc":"2.0","id":77,"method":"tools/call","params":{"name":"rmcp__test_sampling","arguments":{"prompt":"hi"}}}))
+        .await;
     let mut buf = String::new();
     let request = tokio::time::timeout(Duration::from_secs(10), async {
         loop {

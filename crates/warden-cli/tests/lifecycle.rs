@@ -93,19 +93,10 @@ async fn shutdown_drains_in_flight_requests() {
     let mut w = spawn_warden(ONE, &[]);
     let mut c = McpClient::new(&format!("{}/mcp", w.base));
     c.initialize(json!({})).await;
-    let body = serde_json::to_vec(&json!({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{
-        "name":"countdown","arguments":{"steps":8,"intervalMs":100},"_meta":{"progressToken":"p"}}}))
-    .unwrap();
     let mut resp = c
-        .http
-        .post(&c.url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-session-id", c.session.clone().unwrap())
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+        .post_streaming(&json!({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{
+            "name":"countdown","arguments":{"steps":8,"intervalMs":100},"_meta":{"progressToken":"p"}}}))
+        .await;
     // Once the call is visibly under way, ask Warden to stop.
     let first = resp.chunk().await.unwrap().unwrap();
     assert!(String::from_utf8_lossy(&first).contains("notifications/progress"));

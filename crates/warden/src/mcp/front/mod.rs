@@ -215,7 +215,11 @@ impl Front<'_> {
             .take(64)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let caller = Caller::Modern { client_capabilities: caps, param_headers };
+        let wants_logs = params
+            .get("_meta")
+            .and_then(|m| m.get(crate::mcp::protocol::META_LOG_LEVEL))
+            .is_some_and(|l| l.is_string());
+        let caller = Caller::Modern { client_capabilities: caps, param_headers, wants_logs };
         let outcome = vs.handle(&caller, msg).await;
         self.respond(outcome, true, log)
     }

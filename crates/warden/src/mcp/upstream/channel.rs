@@ -232,18 +232,29 @@ impl ChannelUpstream {
                     }
                     return;
                 }
+                if msg.method.as_deref() == Some("notifications/message") {
+                    // Log messages may carry request data: they go to the one
+                    // request in flight (as `related` as a shared stdio session
+                    // can tell), never to every client; otherwise dropped.
+                    match self.single_inflight() {
+                        Some(etx) => {
+                            let _ = etx
+                                .send(Ok(UpstreamEvent { event_id: None, retry_ms: None, message: Some(msg) }))
+                                .await;
+                        }
+                        None => tracing::debug!(
+                            "log message from a shared backend with no single request in flight; dropped"
+                        ),
+                    }
+                    return;
+                }
                 let _ = self.broadcast.send(msg);
             }
             Ok(Kind::Request) => {
                 // A server-to-client request on a shared session: it can only be
                 // answered by a client with a request in flight; with exactly
                 // one, it is routed there, otherwise it is declined.
-                let target = {
-                    let inf = self.inflight.lock();
-                    let open: Vec<_> = inf.by_id.values().filter(|p| !p.tx.is_closed()).collect();
-                    if open.len() == 1 { open.first().map(|p| p.tx.clone()) } else { None }
-                };
-                match target {
+                match self.single_inflight() {
                     Some(etx) => {
                         let _ =
                             etx.send(Ok(UpstreamEvent { event_id: None, retry_ms: None, message: Some(msg) })).await;
@@ -266,6 +277,16 @@ impl ChannelUpstream {
                 }
             }
             Err(e) => warn!(error = %e, "invalid message from backend; dropped"),
+        }
+    }
+
+    /// The event sender of the only request in flight, if exactly one is.
+    fn single_inflight(&self) -> Option<EventTx> {
+        let inf = self.inflight.lock();
+        let mut open = inf.by_id.values().filter(|p| !p.tx.is_closed());
+        match (open.next(), open.next()) {
+            (Some(p), None) => Some(p.tx.clone()),
+            _ => None,
         }
     }
 

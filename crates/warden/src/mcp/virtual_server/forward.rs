@@ -144,6 +144,7 @@ impl VirtualServer {
             backend: b.clone(),
             naming: self.naming,
             caller_modern: caller.is_modern(),
+            drop_logs: matches!(caller, Caller::Modern { wants_logs: false, .. }),
             method: method.to_string(),
             client_id: client_id.clone(),
             ctx,
@@ -210,6 +211,8 @@ struct Relay {
     backend: Arc<BackendHandle>,
     naming: Naming,
     caller_modern: bool,
+    /// A modern caller that did not ask for log messages.
+    drop_logs: bool,
     method: String,
     client_id: Option<Id>,
     ctx: CallContext,
@@ -288,6 +291,9 @@ impl Relay {
             Ok(Kind::Request) => {
                 m.id = m.id.as_ref().map(|id| encode_server_request_id(self.backend.index, id));
                 (Some(ClientEvent { event_id, retry_ms: ev.retry_ms, message: Some(m) }), false)
+            }
+            Ok(Kind::Notification) if self.drop_logs && m.method.as_deref() == Some("notifications/message") => {
+                (None, false)
             }
             Ok(Kind::Notification) => (Some(ClientEvent { event_id, retry_ms: ev.retry_ms, message: Some(m) }), false),
             Err(_) => (None, false),

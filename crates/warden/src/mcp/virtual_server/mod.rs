@@ -45,6 +45,9 @@ pub enum Caller {
         client_capabilities: Value,
         /// The request's `Mcp-Param-*` headers, forwarded to modern backends.
         param_headers: Vec<(http::HeaderName, http::HeaderValue)>,
+        /// Whether `_meta` asked for log messages (`io.modelcontextprotocol/logLevel`);
+        /// without it no `notifications/message` may reach the client.
+        wants_logs: bool,
     },
 }
 
