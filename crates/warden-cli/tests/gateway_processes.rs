@@ -243,3 +243,54 @@ async fn client_credentials_are_never_forwarded_upstream() {
     let m = c.modern("tools/call", json!({"name": "rmcp__debug_request_headers", "arguments": {}})).await;
     assert!(m.result()["content"][0]["text"].as_str().unwrap().contains("mcp-protocol-version: 2026-07-28"));
 }
+
+/// Era bridging: the same rmcp server behind two backends, one forced to the
+/// legacy era and one to the modern era; clients of both eras use both.
+#[tokio::test]
+async fn each_client_era_reaches_each_backend_era() {
+    let (_backend, url) = spawn_conformance_server();
+    let cfg = format!(
+        r#"
+listeners: [{{name: main, address: "${{WARDEN_LISTEN}}"}}]
+admin: {{address: "${{WARDEN_ADMIN}}"}}
+virtualServers:
+  - name: bridge
+    path: /mcp
+    backends:
+      - {{name: old, url: "{url}", era: legacy}}
+      - {{name: new, url: "{url}", era: modern}}
+"#
+    );
+    let w = spawn_warden(&cfg, &[]);
+    wait_ready(&w.admin).await;
+    let mut legacy = McpClient::new(&format!("{}/mcp", w.base));
+    legacy.initialize(json!({})).await;
+    let modern = McpClient::new(&format!("{}/mcp", w.base));
+    for b in ["old", "new"] {
+        let tool = json!({"name": format!("{b}__echo"), "arguments": {"message": format!("to {b}")}});
+        let prompt = json!({"name": format!("{b}__test_simple_prompt")});
+        let resource = json!({"uri": format!("{b}+test://static-text")});
+        for (era, reply) in [
+            ("legacy", legacy.request("tools/call", tool.clone()).await),
+            ("modern", modern.modern("tools/call", tool.clone()).await),
+        ] {
+            assert_eq!(reply.result()["content"][0]["text"], format!("to {b}"), "{era} client → {b}: {:?}", reply.messages);
+        }
+        for (era, reply) in [
+            ("legacy", legacy.request("prompts/get", prompt.clone()).await),
+            ("modern", modern.modern("prompts/get", prompt.clone()).await),
+        ] {
+            assert!(reply.result()["messages"].is_array(), "{era} client → {b} prompt: {:?}", reply.messages);
+        }
+        for (era, reply) in [
+            ("legacy", legacy.request("resources/read", resource.clone()).await),
+            ("modern", modern.modern("resources/read", resource.clone()).await),
+        ] {
+            assert_eq!(reply.result()["contents"][0]["uri"], format!("{b}+test://static-text"), "{era} → {b}: {:?}", reply.messages);
+        }
+    }
+    for (era, reply) in [("legacy", legacy.request("tools/list", json!({})).await), ("modern", modern.modern("tools/list", json!({})).await)] {
+        let names = McpClient::names(&reply, "tools", "name");
+        assert!(names.contains(&"old__echo".to_string()) && names.contains(&"new__echo".to_string()), "{era}: {names:?}");
+    }
+}
