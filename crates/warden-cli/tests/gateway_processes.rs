@@ -274,7 +274,12 @@ virtualServers:
             ("legacy", legacy.request("tools/call", tool.clone()).await),
             ("modern", modern.modern("tools/call", tool.clone()).await),
         ] {
-            assert_eq!(reply.result()["content"][0]["text"], format!("to {b}"), "{era} client → {b}: {:?}", reply.messages);
+            assert_eq!(
+                reply.result()["content"][0]["text"],
+                format!("to {b}"),
+                "{era} client → {b}: {:?}",
+                reply.messages
+            );
         }
         for (era, reply) in [
             ("legacy", legacy.request("prompts/get", prompt.clone()).await),
@@ -286,11 +291,46 @@ virtualServers:
             ("legacy", legacy.request("resources/read", resource.clone()).await),
             ("modern", modern.modern("resources/read", resource.clone()).await),
         ] {
-            assert_eq!(reply.result()["contents"][0]["uri"], format!("{b}+test://static-text"), "{era} → {b}: {:?}", reply.messages);
+            assert_eq!(
+                reply.result()["contents"][0]["uri"],
+                format!("{b}+test://static-text"),
+                "{era} → {b}: {:?}",
+                reply.messages
+            );
         }
     }
-    for (era, reply) in [("legacy", legacy.request("tools/list", json!({})).await), ("modern", modern.modern("tools/list", json!({})).await)] {
+    for (era, reply) in [
+        ("legacy", legacy.request("tools/list", json!({})).await),
+        ("modern", modern.modern("tools/list", json!({})).await),
+    ] {
         let names = McpClient::names(&reply, "tools", "name");
-        assert!(names.contains(&"old__echo".to_string()) && names.contains(&"new__echo".to_string()), "{era}: {names:?}");
+        assert!(
+            names.contains(&"old__echo".to_string()) && names.contains(&"new__echo".to_string()),
+            "{era}: {names:?}"
+        );
     }
+
+    // A legacy backend's sampling request reaches a modern client as an
+    // InputRequiredResult; the client's retry carries the answer back.
+    let caps = json!({"io.modelcontextprotocol/clientCapabilities": {"sampling": {}}});
+    let call = json!({"name": "old__test_sampling", "arguments": {"prompt": "bridge me"}});
+    let r1 = modern.modern_with_meta("tools/call", call.clone(), caps.clone()).await;
+    assert_eq!(r1.result()["resultType"], "input_required", "{:?}", r1.messages);
+    let request = &r1.result()["inputRequests"]["w0"];
+    assert_eq!(request["method"], "sampling/createMessage");
+    assert_eq!(request["params"]["messages"][0]["content"]["text"], "bridge me");
+    let state = r1.result()["requestState"].as_str().unwrap().to_string();
+    let answer = json!({"w0": {"role": "assistant", "content": {"type": "text", "text": "answered across eras"}, "model": "m", "stopReason": "endTurn"}});
+    let mut retry = call.clone();
+    retry["inputResponses"] = answer.clone();
+    retry["requestState"] = json!(format!("{state}-TAMPERED"));
+    let bad = modern.modern_with_meta("tools/call", retry.clone(), caps.clone()).await;
+    assert_eq!(bad.last()["error"]["code"], -32602, "{:?}", bad.messages);
+    retry["requestState"] = json!(state);
+    let r2 = modern.modern_with_meta("tools/call", retry, caps.clone()).await;
+    assert_eq!(r2.result()["resultType"], "complete", "{:?}", r2.messages);
+    assert!(r2.result()["content"][0]["text"].as_str().unwrap().contains("answered across eras"), "{:?}", r2.messages);
+    // Without the capability, the backend's request is declined instead.
+    let r = modern.modern("tools/call", call).await;
+    assert_ne!(r.result()["resultType"], "input_required", "{:?}", r.messages);
 }

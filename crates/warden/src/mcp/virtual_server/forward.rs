@@ -39,6 +39,13 @@ impl VirtualServer {
     pub(super) async fn routed(&self, caller: &Caller, msg: Message) -> Result<Outcome, RouteError> {
         let method = msg.method.clone().unwrap_or_default();
         let mut params = msg.params_object().map_err(|_| RouteError::InvalidParams("params must be an object"))?;
+        if caller.is_modern()
+            && let Some(token) = params.get("requestState").and_then(Value::as_str)
+            && token.starts_with(super::bridge::STATE_PREFIX)
+        {
+            let token = token.to_string();
+            return self.resume_parked(&msg, &params, &token).await;
+        }
         let naming = self.naming;
         let backend = match method.as_str() {
             "tools/call" => {
@@ -145,6 +152,11 @@ impl VirtualServer {
             naming: self.naming,
             caller_modern: caller.is_modern(),
             drop_logs: matches!(caller, Caller::Modern { wants_logs: false, .. }),
+            client_capabilities: match caller {
+                Caller::Modern { client_capabilities, .. } => client_capabilities.clone(),
+                Caller::Legacy(_) => Value::Null,
+            },
+            parked: self.parked.clone(),
             method: method.to_string(),
             client_id: client_id.clone(),
             ctx,
@@ -207,16 +219,33 @@ fn strip_modern_meta(params: &mut Map<String, Value>) {
 }
 
 /// Everything needed to turn one backend reply into client events.
-struct Relay {
-    backend: Arc<BackendHandle>,
+pub(super) struct Relay {
+    pub(super) backend: Arc<BackendHandle>,
     naming: Naming,
-    caller_modern: bool,
+    pub(super) caller_modern: bool,
     /// A modern caller that did not ask for log messages.
     drop_logs: bool,
-    method: String,
-    client_id: Option<Id>,
-    ctx: CallContext,
+    /// Capabilities a modern caller declared (to bridge server-to-client requests).
+    pub(super) client_capabilities: Value,
+    /// Calls waiting for a modern client's `inputResponses`.
+    pub(super) parked: super::bridge::ParkedCalls,
+    pub(super) method: String,
+    pub(super) client_id: Option<Id>,
+    pub(super) ctx: CallContext,
     upstream_id: Option<Id>,
+}
+
+/// What one backend event becomes.
+pub(super) enum Mapped {
+    /// Forward this event to the client.
+    Event(ClientEvent),
+    /// Forward it; it was the final response.
+    Final(ClientEvent),
+    /// A server-to-client request a modern client can answer through
+    /// `InputRequiredResult`.
+    Bridge(Message),
+    /// Nothing for the client.
+    Skip,
 }
 
 impl Relay {
@@ -259,56 +288,64 @@ impl Relay {
         m
     }
 
-    fn error(&self, e: UpstreamError) -> ClientEvent {
+    pub(super) fn error(&self, e: UpstreamError) -> ClientEvent {
         let msg =
             RouteError::Backend { backend: self.backend.name.clone(), source: e }.to_message(self.client_id.clone());
         ClientEvent { event_id: None, retry_ms: None, message: Some(msg) }
     }
 
-    /// Maps one backend event; `Some(true)` when it was the final response.
-    async fn map(&self, ev: UpstreamEvent) -> (Option<ClientEvent>, bool) {
+    /// Maps one backend event for the client.
+    async fn map(&self, ev: UpstreamEvent) -> Mapped {
         let event_id = ev.event_id.map(|id| encode_event_id(&[(self.backend.index, id)]));
         let Some(mut m) = ev.message else {
-            return (Some(ClientEvent { event_id, retry_ms: ev.retry_ms, message: None }), false);
+            // Priming events only serve resumption, which modern clients do not do.
+            if self.caller_modern {
+                return Mapped::Skip;
+            }
+            return Mapped::Event(ClientEvent { event_id, retry_ms: ev.retry_ms, message: None });
         };
         match m.kind() {
             Ok(Kind::Response) => {
                 let out = self.finish(m);
-                (Some(ClientEvent { event_id, retry_ms: ev.retry_ms, message: Some(out) }), true)
+                Mapped::Final(ClientEvent { event_id, retry_ms: ev.retry_ms, message: Some(out) })
             }
             Ok(Kind::Request) if self.caller_modern => {
-                // Modern clients take no server-to-client requests; decline so
-                // the backend does not wait forever.
+                if self.can_bridge(&m) {
+                    return Mapped::Bridge(m);
+                }
+                // The client did not declare what the backend asks for:
+                // decline so the backend does not wait forever.
                 let reply = Message::error(
                     m.id.take(),
                     code::METHOD_NOT_FOUND,
-                    "The client cannot answer server-to-client requests through Warden",
+                    "The client did not declare the capability this request needs",
                     None,
                 );
                 let _ = self.backend.upstream.send(&self.ctx, reply).await;
-                (None, false)
+                Mapped::Skip
             }
             Ok(Kind::Request) => {
                 m.id = m.id.as_ref().map(|id| encode_server_request_id(self.backend.index, id));
-                (Some(ClientEvent { event_id, retry_ms: ev.retry_ms, message: Some(m) }), false)
+                Mapped::Event(ClientEvent { event_id, retry_ms: ev.retry_ms, message: Some(m) })
             }
             Ok(Kind::Notification) if self.drop_logs && m.method.as_deref() == Some("notifications/message") => {
-                (None, false)
+                Mapped::Skip
             }
-            Ok(Kind::Notification) => (Some(ClientEvent { event_id, retry_ms: ev.retry_ms, message: Some(m) }), false),
-            Err(_) => (None, false),
+            Ok(Kind::Notification) => Mapped::Event(ClientEvent { event_id, retry_ms: ev.retry_ms, message: Some(m) }),
+            Err(_) => Mapped::Skip,
         }
     }
 
     async fn run(
-        self,
-        mut first: Option<UpstreamEvent>,
+        mut self,
+        first: Option<UpstreamEvent>,
         mut rx: mpsc::Receiver<Result<UpstreamEvent, UpstreamError>>,
-        tx: mpsc::Sender<ClientEvent>,
+        mut tx: mpsc::Sender<ClientEvent>,
     ) {
         let mut resumable = false;
+        let mut queued: std::collections::VecDeque<UpstreamEvent> = first.into_iter().collect();
         loop {
-            let next = if let Some(ev) = first.take() {
+            let next = if let Some(ev) = queued.pop_front() {
                 Ok(Some(Ok(ev)))
             } else {
                 tokio::select! {
@@ -340,7 +377,21 @@ impl Relay {
                 }
                 Ok(Some(Ok(ev))) => {
                     resumable |= ev.event_id.is_some() && !self.caller_modern;
-                    let (out, done) = self.map(ev).await;
+                    let (out, done) = match self.map(ev).await {
+                        Mapped::Event(e) => (Some(e), false),
+                        Mapped::Final(e) => (Some(e), true),
+                        Mapped::Skip => (None, false),
+                        Mapped::Bridge(request) => {
+                            // Park the call: the client answers with a retry.
+                            match self.park(request, &mut rx, tx, &mut queued).await {
+                                Some(next_tx) => {
+                                    tx = next_tx;
+                                    continue;
+                                }
+                                None => return,
+                            }
+                        }
+                    };
                     if let Some(out) = out
                         && tx.send(out).await.is_err()
                     {
@@ -358,13 +409,13 @@ impl Relay {
     /// The client closed its stream. For modern callers that is cancellation;
     /// dropping the upstream stream cancels modern and channel backends, and
     /// legacy HTTP backends are told explicitly.
-    async fn client_gone(&self) {
+    pub(super) async fn client_gone(&self) {
         if self.caller_modern && self.ctx.session.is_some() {
             self.cancel_upstream("client closed the stream").await;
         }
     }
 
-    async fn cancel_upstream(&self, reason: &str) {
+    pub(super) async fn cancel_upstream(&self, reason: &str) {
         let Some(id) = &self.upstream_id else { return };
         let params = to_raw(&serde_json::json!({"requestId": id, "reason": reason}));
         let _ = self.backend.upstream.send(&self.ctx, Message::notification("notifications/cancelled", params)).await;

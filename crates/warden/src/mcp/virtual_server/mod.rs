@@ -8,6 +8,7 @@
 //! `upstream`.
 
 mod backend;
+mod bridge;
 mod forward;
 mod ids;
 mod init;
@@ -159,6 +160,8 @@ pub struct VirtualServer {
     inflight: Arc<Mutex<InflightMap>>,
     /// Resource URIs each legacy session subscribed to (shared-session backends).
     subscriptions: Mutex<HashMap<String, Vec<String>>>,
+    /// Calls parked for a modern client's `inputResponses` (see `bridge`).
+    parked: bridge::ParkedCalls,
     next_id: AtomicI64,
 }
 
@@ -183,6 +186,7 @@ impl VirtualServer {
             reopened: Mutex::new(HashMap::new()),
             inflight: Arc::new(Mutex::new(HashMap::new())),
             subscriptions: Mutex::new(HashMap::new()),
+            parked: Default::default(),
             next_id: AtomicI64::new(1),
         }
     }
