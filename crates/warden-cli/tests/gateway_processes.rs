@@ -333,4 +333,45 @@ virtualServers:
     // Without the capability, the backend's request is declined instead.
     let r = modern.modern("tools/call", call).await;
     assert_ne!(r.result()["resultType"], "input_required", "{:?}", r.messages);
+
+    // The other way: a modern backend's InputRequiredResult reaches a legacy
+    // client as a server-to-client request on the call's stream.
+    let mut asker = McpClient::new(&format!("{}/mcp", w.base));
+    asker.initialize(json!({"elicitation": {}})).await;
+    let mut resp = asker
+        .post_streaming(&json!({"jsonrpc": "2.0", "id": 41, "method": "tools/call",
+            "params": {"name": "new__test_input_required_result_elicitation", "arguments": {}}}))
+        .await;
+    let mut buf = String::new();
+    let ask = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let chunk = resp.chunk().await.unwrap().expect("stream ended before the elicitation request");
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+            if let Some(m) =
+                test_support::client_parse_sse(&buf).0.into_iter().find(|m| m["method"] == "elicitation/create")
+            {
+                return m;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(ask["id"].as_str().unwrap().starts_with("wb."), "{ask}");
+    let answer = json!({"jsonrpc": "2.0", "id": ask["id"], "result": {"action": "accept", "content": {"name": "Ada"}}});
+    assert_eq!(
+        asker.post_raw(serde_json::to_vec(&answer).unwrap(), &[("mcp-protocol-version", "2025-11-25")]).await.status,
+        202
+    );
+    let done = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(m) = test_support::client_parse_sse(&buf).0.into_iter().find(|m| m["id"] == 41) {
+                return m;
+            }
+            let chunk = resp.chunk().await.unwrap().expect("stream ended before the result");
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .unwrap();
+    assert!(done["result"]["content"][0]["text"].as_str().unwrap_or_default().contains("Ada"), "{done}");
 }

@@ -119,6 +119,7 @@ impl VirtualServer {
         out: Message,
     ) -> Result<Outcome, RouteError> {
         let upstream_id = out.id.clone();
+        let sent = out.clone();
         let mut ctx = self.call_context(caller, b).await?;
         if let Caller::Modern { param_headers, .. } = caller
             && ctx.session.is_none()
@@ -154,13 +155,25 @@ impl VirtualServer {
             drop_logs: matches!(caller, Caller::Modern { wants_logs: false, .. }),
             client_capabilities: match caller {
                 Caller::Modern { client_capabilities, .. } => client_capabilities.clone(),
-                Caller::Legacy(_) => Value::Null,
+                Caller::Legacy(state) => state.client_capabilities.clone(),
             },
             parked: self.parked.clone(),
+            awaiting: self.awaiting.clone(),
+            request: sent,
             method: method.to_string(),
             client_id: client_id.clone(),
             ctx,
             upstream_id: upstream_id.clone(),
+        };
+        // A legacy client must be asked for what a modern backend's
+        // InputRequiredResult wants: that needs a stream.
+        let reply = match reply {
+            Reply::Single(m) if !relay.caller_modern && super::ask_client::input_required(&m).is_some() => {
+                let (stx, srx) = mpsc::channel(1);
+                let _ = stx.try_send(Ok(UpstreamEvent { event_id: None, retry_ms: None, message: Some(m) }));
+                Reply::Stream(srx)
+            }
+            other => other,
         };
         match reply {
             Reply::Single(m) => Ok(Outcome::Response(relay.finish(m))),
@@ -177,6 +190,7 @@ impl VirtualServer {
                 if first.event_id.is_none()
                     && let Some(m) = first.message.as_ref()
                     && m.kind().ok() == Some(Kind::Response)
+                    && (relay.caller_modern || super::ask_client::input_required(m).is_none())
                 {
                     let m = first.message.unwrap_or_default();
                     return Ok(Outcome::Response(relay.finish(m)));
@@ -229,6 +243,10 @@ pub(super) struct Relay {
     pub(super) client_capabilities: Value,
     /// Calls waiting for a modern client's `inputResponses`.
     pub(super) parked: super::bridge::ParkedCalls,
+    /// Calls waiting for a legacy client's answers to bridged input requests.
+    pub(super) awaiting: super::ask_client::AwaitingAnswers,
+    /// The request as sent upstream (retried with `inputResponses`).
+    pub(super) request: Message,
     pub(super) method: String,
     pub(super) client_id: Option<Id>,
     pub(super) ctx: CallContext,
@@ -244,6 +262,9 @@ pub(super) enum Mapped {
     /// A server-to-client request a modern client can answer through
     /// `InputRequiredResult`.
     Bridge(Message),
+    /// An `InputRequiredResult` a legacy client can answer through
+    /// server-to-client requests.
+    AskClient(Map<String, Value>),
     /// Nothing for the client.
     Skip,
 }
@@ -306,6 +327,12 @@ impl Relay {
         };
         match m.kind() {
             Ok(Kind::Response) => {
+                if !self.caller_modern
+                    && let Some(obj) = super::ask_client::input_required(&m)
+                    && self.client_can_answer(&obj)
+                {
+                    return Mapped::AskClient(obj);
+                }
                 let out = self.finish(m);
                 Mapped::Final(ClientEvent { event_id, retry_ms: ev.retry_ms, message: Some(out) })
             }
@@ -381,6 +408,16 @@ impl Relay {
                         Mapped::Event(e) => (Some(e), false),
                         Mapped::Final(e) => (Some(e), true),
                         Mapped::Skip => (None, false),
+                        Mapped::AskClient(result) => match self.ask_legacy_client(result, &tx).await {
+                            Ok(next_rx) => {
+                                rx = next_rx;
+                                continue;
+                            }
+                            Err(end) => {
+                                let _ = tx.send(end).await;
+                                return;
+                            }
+                        },
                         Mapped::Bridge(request) => {
                             // Park the call: the client answers with a retry.
                             match self.park(request, &mut rx, tx, &mut queued).await {

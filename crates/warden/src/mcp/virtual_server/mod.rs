@@ -7,6 +7,7 @@
 //! in the front ends; everything era-specific about *backends* stays in
 //! `upstream`.
 
+mod ask_client;
 mod backend;
 mod bridge;
 mod forward;
@@ -162,6 +163,8 @@ pub struct VirtualServer {
     subscriptions: Mutex<HashMap<String, Vec<String>>>,
     /// Calls parked for a modern client's `inputResponses` (see `bridge`).
     parked: bridge::ParkedCalls,
+    /// Calls waiting for a legacy client's answers (see `ask_client`).
+    awaiting: ask_client::AwaitingAnswers,
     next_id: AtomicI64,
 }
 
@@ -187,6 +190,7 @@ impl VirtualServer {
             inflight: Arc::new(Mutex::new(HashMap::new())),
             subscriptions: Mutex::new(HashMap::new()),
             parked: Default::default(),
+            awaiting: Default::default(),
             next_id: AtomicI64::new(1),
         }
     }
@@ -286,6 +290,14 @@ impl VirtualServer {
 
     /// A client's answer to a server-to-client request: back to the backend that asked.
     async fn client_response(&self, caller: &Caller, mut msg: Message) {
+        if let Some((token, key)) = msg.id.as_ref().and_then(ask_client::parse_bridged_id) {
+            let waiting = self.awaiting.lock().get(token).cloned();
+            let key = key.to_string();
+            if let Some(w) = waiting {
+                let _ = w.send((key, msg)).await;
+            }
+            return;
+        }
         let Some((idx, original)) = msg.id.as_ref().and_then(decode_server_request_id) else {
             tracing::debug!("client response with an id Warden did not issue; dropped");
             return;
