@@ -100,8 +100,13 @@ impl Drop for Proc {
 
 /// Starts `mcp-conformance-server` on a free loopback port; returns it and its MCP URL.
 pub fn spawn_conformance_server() -> (Proc, String) {
+    spawn_conformance_server_at("127.0.0.1:0")
+}
+
+/// Starts `mcp-conformance-server` on `addr` (to restart one on the same port).
+pub fn spawn_conformance_server_at(addr: &str) -> (Proc, String) {
     let mut cmd = Command::new(bin_path("mcp-conformance-server"));
-    cmd.args(["--listen", "127.0.0.1:0"]);
+    cmd.args(["--listen", addr]);
     let p = Proc::spawn(cmd);
     let line = p.wait_line("listening on ", Duration::from_secs(20));
     let url = line.trim_start_matches("listening on ").trim().to_string();

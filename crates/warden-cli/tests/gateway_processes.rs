@@ -375,3 +375,25 @@ virtualServers:
     .unwrap();
     assert!(done["result"]["content"][0]["text"].as_str().unwrap_or_default().contains("Ada"), "{done}");
 }
+
+#[tokio::test]
+async fn a_restarted_http_backend_is_reinitialized_transparently() {
+    let (backend, url) = spawn_conformance_server();
+    let addr = url.trim_start_matches("http://").trim_end_matches("/mcp").to_string();
+    let w = spawn_warden(&three_backends(&url, "marker-reinit"), &[]);
+    wait_ready(&w.admin).await;
+    let mut c = McpClient::new(&format!("{}/mcp", w.base));
+    c.initialize(json!({})).await;
+    let echo = json!({"name": "rmcp__echo", "arguments": {"message": "before"}});
+    assert_eq!(c.request("tools/call", echo).await.result()["content"][0]["text"], "before");
+    // The backend restarts on the same address and forgets every session.
+    drop(backend);
+    let (_again, _) = test_support::spawn_conformance_server_at(&addr);
+    // Same client session: Warden sees the backend's 404, opens a new backend
+    // session and retries, without the client noticing.
+    let echo = json!({"name": "rmcp__echo", "arguments": {"message": "after restart"}});
+    let r = c.request("tools/call", echo).await;
+    assert_eq!(r.result()["content"][0]["text"], "after restart", "{:?}", r.messages);
+    let log = w.proc.drain().join("\n");
+    assert!(log.contains("backend session expired; re-initializing"), "{log}");
+}
