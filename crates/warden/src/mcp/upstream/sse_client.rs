@@ -32,26 +32,43 @@ pub struct SseParser {
     cur: SseEvent,
     has_field: bool,
     has_data: bool,
+    /// The last chunk ended with `\r`: a `\n` starting the next chunk
+    /// belongs to the same line ending.
+    pending_cr: bool,
     max: usize,
 }
 
 impl SseParser {
     /// A parser refusing events larger than `max` bytes.
     pub fn new(max: usize) -> SseParser {
-        SseParser { buf: BytesMut::new(), cur: SseEvent::default(), has_field: false, has_data: false, max }
+        SseParser {
+            buf: BytesMut::new(),
+            cur: SseEvent::default(),
+            has_field: false,
+            has_data: false,
+            pending_cr: false,
+            max,
+        }
     }
 
     /// Feeds bytes; returns the events completed by them.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<SseEvent>, UpstreamError> {
         self.buf.extend_from_slice(chunk);
+        if std::mem::take(&mut self.pending_cr) && self.buf.first() == Some(&b'\n') {
+            self.buf.advance(1);
+        }
         let mut out = Vec::new();
         while let Some(pos) = self.buf.iter().position(|b| *b == b'\n' || *b == b'\r') {
             let line = self.buf.split_to(pos);
             // Consume the line terminator (\r\n counts as one).
             let was_cr = self.buf.first() == Some(&b'\r');
             self.buf.advance(1);
-            if was_cr && self.buf.first() == Some(&b'\n') {
-                self.buf.advance(1);
+            if was_cr {
+                match self.buf.first() {
+                    Some(b'\n') => self.buf.advance(1),
+                    None => self.pending_cr = true,
+                    Some(_) => {}
+                }
             }
             let line = String::from_utf8_lossy(&line);
             if line.is_empty() {
@@ -151,4 +168,29 @@ where
         }
     });
     rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SseParser;
+
+    fn events(chunks: &[&[u8]]) -> Vec<(String, Option<String>)> {
+        let mut p = SseParser::new(1024);
+        chunks.iter().flat_map(|c| p.feed(c).unwrap()).map(|e| (e.data, e.id)).collect()
+    }
+
+    #[test]
+    fn line_endings_split_across_chunks_are_one_ending() {
+        let whole = events(&[b"id: 7\r\ndata: x\r\ndata: y\r\n\r\n"]);
+        assert_eq!(whole, vec![("x\ny".to_string(), Some("7".to_string()))]);
+        assert_eq!(events(&[b"id: 7\r\ndata: x\r", b"\ndata: y\r\n\r\n"]), whole);
+        assert_eq!(events(&[b"id: 7\r", b"\n", b"data: x\r\ndata: y\r", b"\n\r", b"\n"]), whole);
+        assert_eq!(events(&[b"data: a\r\r"]), vec![("a".to_string(), None)]);
+    }
+
+    #[test]
+    fn oversized_events_are_refused() {
+        let mut p = SseParser::new(8);
+        assert!(p.feed(b"data: 0123456789\n").is_err());
+    }
 }
