@@ -91,7 +91,13 @@ pub struct SessionSealer {
     /// Kept until the session would have expired anyway. Other replicas do
     /// not see this list (see docs/sessions.md).
     ended: parking_lot::Mutex<std::collections::HashMap<String, u64>>,
+    /// Ids opened recently, so that a session's every request does not pay
+    /// for decryption and parsing again. Bounded; cleared when full.
+    opened: parking_lot::Mutex<std::collections::HashMap<String, std::sync::Arc<SessionState>>>,
 }
+
+/// Most opened session ids kept.
+const MAX_OPENED: usize = 50_000;
 
 /// Most ended sessions remembered; beyond, the oldest half is forgotten.
 const MAX_ENDED: usize = 100_000;
@@ -127,7 +133,12 @@ impl SessionSealer {
                 c
             }
         };
-        SessionSealer { cipher, max_lifetime_secs: max_lifetime.as_secs().max(1), ended: Default::default() }
+        SessionSealer {
+            cipher,
+            max_lifetime_secs: max_lifetime.as_secs().max(1),
+            ended: Default::default(),
+            opened: Default::default(),
+        }
     }
 
     /// Seals `state` into a session id of visible ASCII characters.
@@ -143,8 +154,31 @@ impl SessionSealer {
         format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(out))
     }
 
-    /// Opens a session id, checking authenticity and lifetime.
-    pub fn open(&self, id: &str) -> Result<SessionState, SessionError> {
+    /// Opens a session id, checking authenticity, lifetime and whether it ended.
+    pub fn open(&self, id: &str) -> Result<std::sync::Arc<SessionState>, SessionError> {
+        let cached = self.opened.lock().get(id).cloned();
+        let state = match cached {
+            Some(s) => s,
+            None => {
+                let s = std::sync::Arc::new(self.decrypt(id)?);
+                let mut opened = self.opened.lock();
+                if opened.len() >= MAX_OPENED {
+                    opened.clear();
+                }
+                opened.insert(id.to_string(), s.clone());
+                s
+            }
+        };
+        if now_secs().saturating_sub(state.issued_at) > self.max_lifetime_secs {
+            return Err(SessionError::Expired);
+        }
+        if self.ended.lock().contains_key(&state.id) {
+            return Err(SessionError::Ended);
+        }
+        Ok(state)
+    }
+
+    fn decrypt(&self, id: &str) -> Result<SessionState, SessionError> {
         let body = id.strip_prefix(PREFIX).ok_or(SessionError::Malformed)?;
         if body.len() > 8192 {
             return Err(SessionError::Malformed);
@@ -155,14 +189,7 @@ impl SessionSealer {
         }
         let (nonce, sealed) = raw.split_at(24);
         let plain = self.cipher.decrypt(XNonce::from_slice(nonce), sealed).map_err(|_| SessionError::Forged)?;
-        let state: SessionState = serde_json::from_slice(&plain).map_err(|_| SessionError::Malformed)?;
-        if now_secs().saturating_sub(state.issued_at) > self.max_lifetime_secs {
-            return Err(SessionError::Expired);
-        }
-        if self.ended.lock().contains_key(&state.id) {
-            return Err(SessionError::Ended);
-        }
-        Ok(state)
+        serde_json::from_slice(&plain).map_err(|_| SessionError::Malformed)
     }
 
     /// Marks a session as ended (DELETE): its id opens no more here.

@@ -67,7 +67,7 @@ fn sealed_sessions_open_only_with_the_same_key() {
     let id = a.seal(&state());
     assert!(id.bytes().all(|c| (0x21..=0x7e).contains(&c)));
     assert!(!id.contains("backend-secret"));
-    assert_eq!(b.open(&id).unwrap(), state());
+    assert_eq!(*b.open(&id).unwrap(), state());
     assert_eq!(other.open(&id), Err(SessionError::Forged));
     assert_ne!(a.seal(&state()), id, "nonces must differ");
 }

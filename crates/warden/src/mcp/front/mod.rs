@@ -19,7 +19,7 @@ pub use origin::origin_allowed;
 use crate::config::{Limits, Listener};
 use crate::error::{Body, json_response, rpc_error, status_only};
 use crate::mcp::jsonrpc::{Kind, Message, code};
-use crate::mcp::modern::validate::{meta_version, validate_request};
+use crate::mcp::modern::validate::validate_request;
 use crate::mcp::protocol::{MODERN, REMOVED_IN_MODERN, header, is_legacy_version};
 use crate::mcp::session::{SessionError, SessionSealer, SessionState};
 use crate::mcp::virtual_server::{Caller, Outcome, VirtualServer};
@@ -74,7 +74,7 @@ impl Front<'_> {
 
     /// The sealed session named by `Mcp-Session-Id`. `Err` means "unknown
     /// session" (forged, expired, or for another virtual server): 404.
-    fn session<B>(&self, vs: &VirtualServer, req: &Request<B>) -> Result<Option<SessionState>, UnknownSession> {
+    fn session<B>(&self, vs: &VirtualServer, req: &Request<B>) -> Result<Option<Arc<SessionState>>, UnknownSession> {
         let Some(id) = header_str(req, header::SESSION_ID) else { return Ok(None) };
         match self.sealer.open(id) {
             Ok(s) if s.virtual_server == vs.config.name => Ok(Some(s)),
@@ -98,7 +98,7 @@ impl Front<'_> {
             return status_only(StatusCode::NOT_ACCEPTABLE);
         }
         let last = header_str(req, header::LAST_EVENT_ID);
-        let rx = vs.listen_legacy(Arc::new(state), last).await;
+        let rx = vs.listen_legacy(state, last).await;
         sse_response(rx)
     }
 
@@ -155,22 +155,23 @@ impl Front<'_> {
         };
         let req = Request::from_parts(parts, ());
         log.method = msg.method.clone();
-        let params: Map<String, Value> = msg.params_object().unwrap_or_default();
-        log.name = params
-            .get("name")
-            .or_else(|| params.get("uri"))
-            .and_then(Value::as_str)
-            .map(|s| s.chars().take(128).collect());
+        // A borrowed look at the few params fields the front needs; the full
+        // params are parsed only where they are used (modern validation,
+        // initialize, routing).
+        let peek: ParamsPeek<'_> =
+            msg.params.as_deref().and_then(|p| serde_json::from_str(p.get()).ok()).unwrap_or_default();
+        log.name = peek.name.as_deref().or(peek.uri.as_deref()).map(|s| s.chars().take(128).collect());
         let header_version = header_str(&req, header::PROTOCOL_VERSION);
-        let modern = meta_version(&params).is_some()
+        let modern = peek.meta.is_some_and(|m| m.version.is_some())
             || header_version.is_some_and(|v| !is_legacy_version(v))
             || (msg.method.as_deref() == Some("server/discover"));
         if modern {
             log.era = "modern";
+            let params: Map<String, Value> = msg.params_object().unwrap_or_default();
             self.post_modern(vs, &req, msg, &params, log).await
         } else {
             log.era = "legacy";
-            self.post_legacy(vs, &req, msg, &params, log).await
+            self.post_legacy(vs, &req, msg, log).await
         }
     }
 
@@ -229,11 +230,11 @@ impl Front<'_> {
         vs: &Arc<VirtualServer>,
         req: &Request<()>,
         msg: Message,
-        params: &Map<String, Value>,
         log: &mut AccessRecord,
     ) -> Response<Body> {
         if msg.method.as_deref() == Some("initialize") && msg.kind().ok() == Some(Kind::Request) {
-            let (state, result) = vs.initialize(params).await;
+            let params: Map<String, Value> = msg.params_object().unwrap_or_default();
+            let (state, result) = vs.initialize(&params).await;
             let sid = self.sealer.seal(&state);
             let body = match crate::mcp::jsonrpc::to_raw(&result) {
                 Some(r) => Message::response(msg.id, r).to_bytes(),
@@ -273,7 +274,7 @@ impl Front<'_> {
                 return r.response();
             }
         };
-        let outcome = vs.handle(&Caller::Legacy(Arc::new(state)), msg).await;
+        let outcome = vs.handle(&Caller::Legacy(state), msg).await;
         self.respond(outcome, false, log)
     }
 
@@ -295,6 +296,23 @@ impl Front<'_> {
             Outcome::Stream(rx) => sse_response(rx),
         }
     }
+}
+
+/// The params fields the front end looks at, borrowed from the body.
+#[derive(Default, serde::Deserialize)]
+struct ParamsPeek<'a> {
+    #[serde(borrow, default)]
+    name: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    uri: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "_meta", borrow, default)]
+    meta: Option<MetaPeek<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct MetaPeek<'a> {
+    #[serde(rename = "io.modelcontextprotocol/protocolVersion", borrow, default)]
+    version: Option<std::borrow::Cow<'a, str>>,
 }
 
 /// A session id Warden cannot use.

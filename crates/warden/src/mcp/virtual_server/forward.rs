@@ -38,6 +38,11 @@ impl VirtualServer {
     /// Routes a request that names one tool, prompt or resource.
     pub(super) async fn routed(&self, caller: &Caller, msg: Message) -> Result<Outcome, RouteError> {
         let method = msg.method.clone().unwrap_or_default();
+        if let Some(backend) = self.passthrough_target(caller, &msg, &method) {
+            // One backend, nothing to rename: the params go upstream as they came.
+            let out = Message::request(self.upstream_id(), &method, msg.params.clone());
+            return self.forward(caller, &backend, msg.id, &method, out).await;
+        }
         let mut params = msg.params_object().map_err(|_| RouteError::InvalidParams("params must be an object"))?;
         if caller.is_modern()
             && let Some(token) = params.get("requestState").and_then(Value::as_str)
@@ -107,6 +112,35 @@ impl VirtualServer {
         }
         let out = Message::request(self.upstream_id(), &method, to_raw(&params));
         self.forward(caller, &backend, msg.id, &method, out).await
+    }
+
+    /// The backend of a request that can be forwarded byte for byte: a single
+    /// backend (names unchanged), no renames, not a parked-call retry, no
+    /// modern `_meta` to strip, no subscription to record.
+    fn passthrough_target(&self, caller: &Caller, msg: &Message, method: &str) -> Option<Arc<BackendHandle>> {
+        if self.naming != Naming::Passthrough
+            || !self.config.curation.rename.is_empty()
+            || !matches!(method, "tools/call" | "prompts/get" | "resources/read" | "completion/complete")
+        {
+            return None;
+        }
+        let b = self.backends.first()?;
+        let raw = msg.params.as_ref()?.get();
+        if caller.is_modern() && (!b.upstream.accepts_modern_requests() || raw.contains(super::bridge::STATE_PREFIX)) {
+            return None;
+        }
+        if method == "tools/call" {
+            #[derive(serde::Deserialize)]
+            struct Name<'a> {
+                #[serde(borrow)]
+                name: std::borrow::Cow<'a, str>,
+            }
+            let n: Name<'_> = serde_json::from_str(raw).ok()?;
+            if !self.config.curation.allows(&n.name) {
+                return None;
+            }
+        }
+        Some(b.clone())
     }
 
     /// Sends `out` to backend `b` and relays its reply to the client as `client_id`.
@@ -181,20 +215,31 @@ impl VirtualServer {
             Reply::Stream(mut rx) => {
                 // Most calls stream nothing but their response: answer those
                 // as plain JSON, and open an SSE stream only when there is more.
-                let first = match tokio::time::timeout(b.timeout, rx.recv()).await {
-                    Ok(Some(Ok(ev))) => ev,
-                    Ok(Some(Err(e))) => return Err(b.error(e)),
-                    Ok(None) => return Err(b.error(UpstreamError::Protocol("stream ended without a response".into()))),
-                    Err(_) => return Err(b.error(UpstreamError::Timeout)),
+                // Priming events (an id and no message) are held until the
+                // first message; if that is the final response there is
+                // nothing left to resume and the events are dropped.
+                let mut held = std::collections::VecDeque::new();
+                let first_message = loop {
+                    match tokio::time::timeout(b.timeout, rx.recv()).await {
+                        Ok(Some(Ok(ev))) if ev.message.is_none() && held.len() < 8 => held.push_back(ev),
+                        Ok(Some(Ok(ev))) => break Some(ev),
+                        Ok(Some(Err(e))) => return Err(b.error(e)),
+                        Ok(None) if held.is_empty() => {
+                            return Err(b.error(UpstreamError::Protocol("stream ended without a response".into())));
+                        }
+                        // Closed after priming only: the client resumes with GET.
+                        Ok(None) => break None,
+                        Err(_) => return Err(b.error(UpstreamError::Timeout)),
+                    }
                 };
-                if first.event_id.is_none()
-                    && let Some(m) = first.message.as_ref()
+                if let Some(m) = first_message.as_ref().and_then(|ev| ev.message.as_ref())
                     && m.kind().ok() == Some(Kind::Response)
                     && (relay.caller_modern || super::ask_client::input_required(m).is_none())
                 {
-                    let m = first.message.unwrap_or_default();
+                    let m = first_message.and_then(|ev| ev.message).unwrap_or_default();
                     return Ok(Outcome::Response(relay.finish(m)));
                 }
+                held.extend(first_message);
                 let inflight = match (caller.session_key(), &client_id, &upstream_id) {
                     (Some(sid), Some(cid), Some(uid)) => {
                         let key = (sid.to_string(), cid.clone());
@@ -207,7 +252,7 @@ impl VirtualServer {
                 let span = tracing::debug_span!("relay", backend = %b.name, method = %method);
                 tokio::spawn(
                     async move {
-                        relay.run(Some(first), rx, tx).await;
+                        relay.run(held, rx, tx).await;
                         if let Some((map, key)) = inflight {
                             map.lock().remove(&key);
                         }
@@ -365,12 +410,11 @@ impl Relay {
 
     async fn run(
         mut self,
-        first: Option<UpstreamEvent>,
+        mut queued: std::collections::VecDeque<UpstreamEvent>,
         mut rx: mpsc::Receiver<Result<UpstreamEvent, UpstreamError>>,
         mut tx: mpsc::Sender<ClientEvent>,
     ) {
         let mut resumable = false;
-        let mut queued: std::collections::VecDeque<UpstreamEvent> = first.into_iter().collect();
         loop {
             let next = if let Some(ev) = queued.pop_front() {
                 Ok(Some(Ok(ev)))
