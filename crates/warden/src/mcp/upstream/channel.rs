@@ -167,7 +167,7 @@ impl ChannelUpstream {
                     self.forget(id);
                     return Err(UpstreamError::Unavailable("channel closed".into()));
                 }
-                Ok(Reply::Stream(erx))
+                Ok(Reply::Stream(super::channel_stream(erx)))
             }
             Kind::Notification => {
                 if msg.method.as_deref() == Some("notifications/cancelled") {

@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use tracing::debug;
 use url::Url;
 
-use super::sse_client::spawn_event_reader;
+use super::sse_client::event_stream;
 use super::{BackendEras, CallContext, Reply, UpstreamError};
 use crate::config::EraSetting;
 use crate::mcp::jsonrpc::{Id, Kind, Message, to_raw};
@@ -186,7 +186,7 @@ impl HttpUpstream {
         &self,
         session: &BackendSession,
         last_event_id: Option<&str>,
-    ) -> Result<tokio::sync::mpsc::Receiver<Result<super::UpstreamEvent, UpstreamError>>, UpstreamError> {
+    ) -> Result<super::EventStream, UpstreamError> {
         let mut req = self.client.get(self.url.clone()).header(http::header::ACCEPT, "text/event-stream");
         for (k, v) in &self.headers {
             req = req.header(k, v);
@@ -200,7 +200,7 @@ impl HttpUpstream {
         }
         let resp = req.send().await.map_err(map_reqwest)?;
         match resp.status() {
-            StatusCode::OK => Ok(spawn_event_reader(resp.bytes_stream(), self.max_message, 64)),
+            StatusCode::OK => Ok(event_stream(resp.bytes_stream(), self.max_message)),
             StatusCode::NOT_FOUND if session.session_id.is_some() => Err(UpstreamError::SessionExpired),
             s => Err(UpstreamError::Status(s.as_u16())),
         }
@@ -310,8 +310,7 @@ impl HttpUpstream {
             .unwrap_or("")
             .to_ascii_lowercase();
         if content_type.starts_with("text/event-stream") && status.is_success() {
-            let rx = spawn_event_reader(resp.bytes_stream(), self.max_message, 64);
-            return Ok((Reply::Stream(rx), session_id));
+            return Ok((Reply::Stream(event_stream(resp.bytes_stream(), self.max_message)), session_id));
         }
         // JSON body: success, or a JSON-RPC error carried with a 4xx status
         // (modern servers answer -32601 with 404, -32022 with 400, …).
@@ -345,7 +344,8 @@ pub async fn final_response(reply: Reply) -> Result<Message, UpstreamError> {
         Reply::Single(m) => Ok(m),
         Reply::Accepted => Err(UpstreamError::Protocol("no response to a request".into())),
         Reply::Stream(mut rx) => {
-            while let Some(ev) = rx.recv().await {
+            use futures::StreamExt;
+            while let Some(ev) = rx.next().await {
                 if let Some(m) = ev?.message
                     && m.kind().ok() == Some(Kind::Response)
                 {

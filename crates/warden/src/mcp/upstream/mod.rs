@@ -34,13 +34,28 @@ pub struct UpstreamEvent {
     pub message: Option<Message>,
 }
 
+/// Events from a backend, parsed as they are read (no task in between).
+pub type EventStream = std::pin::Pin<Box<dyn futures::Stream<Item = Result<UpstreamEvent, UpstreamError>> + Send>>;
+
+/// An [`EventStream`] over a channel's receiver.
+pub fn channel_stream(rx: mpsc::Receiver<Result<UpstreamEvent, UpstreamError>>) -> EventStream {
+    Box::pin(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|ev| (ev, rx)) }))
+}
+
+/// An [`EventStream`] of one message.
+pub fn single_stream(m: Message) -> EventStream {
+    Box::pin(futures::stream::once(
+        async move { Ok(UpstreamEvent { event_id: None, retry_ms: None, message: Some(m) }) },
+    ))
+}
+
 /// What a backend answered to a request.
-#[derive(Debug)]
+#[allow(missing_debug_implementations)]
 pub enum Reply {
     /// The final response, alone.
     Single(Message),
     /// A stream of events ending with the response (or ending early).
-    Stream(mpsc::Receiver<Result<UpstreamEvent, UpstreamError>>),
+    Stream(EventStream),
     /// Accepted with no body (notifications and responses).
     Accepted,
 }
@@ -139,6 +154,16 @@ impl Upstream {
             (false, false, _) => SessionMode::None,
             (true, _, true) => SessionMode::None,
             (true, _, false) => SessionMode::Shared,
+        }
+    }
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reply::Single(m) => f.debug_tuple("Single").field(m).finish(),
+            Reply::Stream(_) => f.write_str("Stream(..)"),
+            Reply::Accepted => f.write_str("Accepted"),
         }
     }
 }

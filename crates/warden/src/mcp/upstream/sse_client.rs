@@ -7,7 +7,6 @@
 
 use bytes::{Buf, BytesMut};
 use futures::{Stream, StreamExt};
-use tokio::sync::mpsc;
 
 use super::{UpstreamError, UpstreamEvent};
 use crate::mcp::jsonrpc::Message;
@@ -111,38 +110,29 @@ impl SseParser {
     }
 }
 
-/// Spawns a task turning an SSE body into upstream events. The stream ends
-/// after the response with `response_id` (if given) or when the body ends.
-pub fn spawn_event_reader<S, E>(
-    body: S,
-    max: usize,
-    capacity: usize,
-) -> mpsc::Receiver<Result<UpstreamEvent, UpstreamError>>
+/// Turns an SSE body into upstream events, parsed as the consumer polls
+/// (no task or channel in between). Ends when the body ends or after the
+/// first error.
+pub fn event_stream<S, E>(body: S, max: usize) -> super::EventStream
 where
     S: Stream<Item = Result<bytes::Bytes, E>> + Send + 'static,
     E: std::fmt::Display + Send,
 {
-    let (tx, rx) = mpsc::channel(capacity);
-    tokio::spawn(async move {
+    Box::pin(async_stream::stream! {
         let mut parser = SseParser::new(max);
         let mut body = std::pin::pin!(body);
-        loop {
-            let chunk = tokio::select! {
-                c = body.next() => c,
-                _ = tx.closed() => return,
-            };
+        while let Some(chunk) = body.next().await {
             let chunk = match chunk {
-                Some(Ok(c)) => c,
-                Some(Err(e)) => {
-                    let _ = tx.send(Err(UpstreamError::Connect(e.to_string()))).await;
+                Ok(c) => c,
+                Err(e) => {
+                    yield Err(UpstreamError::Connect(e.to_string()));
                     return;
                 }
-                None => return,
             };
             let events = match parser.feed(&chunk) {
                 Ok(ev) => ev,
                 Err(e) => {
-                    let _ = tx.send(Err(e)).await;
+                    yield Err(e);
                     return;
                 }
             };
@@ -153,21 +143,17 @@ where
                     match Message::parse(ev.data.as_bytes()) {
                         Ok(m) => Some(m),
                         Err(e) => {
-                            let _ = tx.send(Err(UpstreamError::Protocol(e.to_string()))).await;
+                            yield Err(UpstreamError::Protocol(e.to_string()));
                             return;
                         }
                     }
                 } else {
                     None
                 };
-                let item = UpstreamEvent { event_id: ev.id, retry_ms: ev.retry, message };
-                if tx.send(Ok(item)).await.is_err() {
-                    return;
-                }
+                yield Ok(UpstreamEvent { event_id: ev.id, retry_ms: ev.retry, message });
             }
         }
-    });
-    rx
+    })
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use super::ClientEvent;
 use super::forward::Relay;
 use crate::mcp::jsonrpc::{Id, Message, to_raw};
 use crate::mcp::session::random_id;
-use crate::mcp::upstream::{Reply, UpstreamError, UpstreamEvent};
+use crate::mcp::upstream::{Reply, UpstreamError};
 
 /// Prefix of the ids of bridged input requests sent to legacy clients.
 pub const ID_PREFIX: &str = "wb.";
@@ -43,7 +43,7 @@ pub(super) fn input_required(m: &Message) -> Option<Map<String, Value>> {
     (obj.get("resultType").and_then(Value::as_str) == Some("input_required")).then_some(obj)
 }
 
-type UpstreamRx = mpsc::Receiver<Result<UpstreamEvent, UpstreamError>>;
+type UpstreamRx = crate::mcp::upstream::EventStream;
 
 impl Relay {
     /// Whether the legacy client declared what every input request needs.
@@ -112,11 +112,7 @@ impl Relay {
         self.request = retry.clone();
         match self.backend.upstream.send(&self.ctx, retry).await {
             Ok(Reply::Stream(rx)) => Ok(rx),
-            Ok(Reply::Single(m)) => {
-                let (stx, srx) = mpsc::channel(1);
-                let _ = stx.try_send(Ok(UpstreamEvent { event_id: None, retry_ms: None, message: Some(m) }));
-                Ok(srx)
-            }
+            Ok(Reply::Single(m)) => Ok(crate::mcp::upstream::single_stream(m)),
             Ok(Reply::Accepted) => Err(self.error(UpstreamError::Protocol("retry answered with 202".into()))),
             Err(e) => Err(self.error(e)),
         }

@@ -81,13 +81,14 @@ impl Relay {
     pub(super) async fn park(
         &mut self,
         first: Message,
-        rx: &mut mpsc::Receiver<Result<UpstreamEvent, UpstreamError>>,
+        rx: &mut crate::mcp::upstream::EventStream,
         mut tx: mpsc::Sender<ClientEvent>,
         queued: &mut VecDeque<UpstreamEvent>,
     ) -> Option<mpsc::Sender<ClientEvent>> {
         let mut pending: Vec<(String, Message)> = vec![(format!("w{}", 0), first)];
         // Requests that arrive together go into one InputRequiredResult.
-        while let Ok(Ok(ev)) = rx.try_recv() {
+        use futures::{FutureExt, StreamExt};
+        while let Some(Some(Ok(ev))) = rx.next().now_or_never() {
             match ev.message {
                 Some(m) if m.kind().ok() == Some(Kind::Request) && self.can_bridge(&m) => {
                     pending.push((format!("w{}", pending.len()), m));
@@ -122,7 +123,7 @@ impl Relay {
             let resume = loop {
                 tokio::select! {
                     r = rrx.recv() => break r,
-                    ev = rx.recv() => match ev {
+                    ev = rx.next() => match ev {
                         Some(Ok(ev)) => {
                             if queued.len() < 256 {
                                 queued.push_back(ev);

@@ -203,9 +203,7 @@ impl VirtualServer {
         // InputRequiredResult wants: that needs a stream.
         let reply = match reply {
             Reply::Single(m) if !relay.caller_modern && super::ask_client::input_required(&m).is_some() => {
-                let (stx, srx) = mpsc::channel(1);
-                let _ = stx.try_send(Ok(UpstreamEvent { event_id: None, retry_ms: None, message: Some(m) }));
-                Reply::Stream(srx)
+                Reply::Stream(crate::mcp::upstream::single_stream(m))
             }
             other => other,
         };
@@ -220,7 +218,7 @@ impl VirtualServer {
                 // nothing left to resume and the events are dropped.
                 let mut held = std::collections::VecDeque::new();
                 let first_message = loop {
-                    match tokio::time::timeout(b.timeout, rx.recv()).await {
+                    match tokio::time::timeout(b.timeout, futures::StreamExt::next(&mut rx)).await {
                         Ok(Some(Ok(ev))) if ev.message.is_none() && held.len() < 8 => held.push_back(ev),
                         Ok(Some(Ok(ev))) => break Some(ev),
                         Ok(Some(Err(e))) => return Err(b.error(e)),
@@ -411,7 +409,7 @@ impl Relay {
     async fn run(
         mut self,
         mut queued: std::collections::VecDeque<UpstreamEvent>,
-        mut rx: mpsc::Receiver<Result<UpstreamEvent, UpstreamError>>,
+        mut rx: crate::mcp::upstream::EventStream,
         mut tx: mpsc::Sender<ClientEvent>,
     ) {
         let mut resumable = false;
@@ -420,7 +418,7 @@ impl Relay {
                 Ok(Some(Ok(ev)))
             } else {
                 tokio::select! {
-                    n = tokio::time::timeout(self.backend.timeout, rx.recv()) => n,
+                    n = tokio::time::timeout(self.backend.timeout, futures::StreamExt::next(&mut rx)) => n,
                     _ = tx.closed() => {
                         self.client_gone().await;
                         return;

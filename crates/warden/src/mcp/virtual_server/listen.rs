@@ -13,7 +13,7 @@ use crate::mcp::jsonrpc::{Id, Kind, Message, to_raw};
 use crate::mcp::names::Naming;
 use crate::mcp::protocol::META_SUBSCRIPTION_ID;
 use crate::mcp::session::SessionState;
-use crate::mcp::upstream::{CallContext, Reply, SessionMode, Upstream, UpstreamError, UpstreamEvent};
+use crate::mcp::upstream::{CallContext, Reply, SessionMode, Upstream, UpstreamEvent};
 
 /// Which notifications a listener wants.
 #[derive(Debug, Clone, Copy, Default)]
@@ -104,14 +104,10 @@ impl Merge {
     }
 }
 
-async fn pump_events(
-    merge: Arc<Merge>,
-    b: Arc<BackendHandle>,
-    mut rx: mpsc::Receiver<Result<UpstreamEvent, UpstreamError>>,
-) {
+async fn pump_events(merge: Arc<Merge>, b: Arc<BackendHandle>, mut rx: crate::mcp::upstream::EventStream) {
     loop {
         let ev = tokio::select! {
-            ev = rx.recv() => ev,
+            ev = futures::StreamExt::next(&mut rx) => ev,
             _ = merge.tx.closed() => return,
         };
         match ev {
