@@ -132,6 +132,7 @@ async fn serve(cfg: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
     tracing::info!("shutting down: draining in-flight requests");
     gw.begin_shutdown();
     running.wait().await;
+    warden::telemetry::flush_access_log();
     Ok(())
 }
 

@@ -60,6 +60,14 @@ async fn config_changes_apply_without_dropping_sessions_and_bad_ones_are_refused
     // The session from before the reload still works.
     let r = c.request("tools/call", json!({"name": "clock__echo", "arguments": {"message": "same session"}})).await;
     assert_eq!(r.result()["content"][0]["text"], "same session");
+    // The access log names the call, never its arguments.
+    let line = w.proc.wait_line(r#""name":"clock__echo""#, Duration::from_secs(5));
+    let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(entry["method"], "tools/call");
+    assert_eq!(entry["backend"], "clock");
+    assert_eq!(entry["status"], 200);
+    assert!(entry["duration_ms"].is_number());
+    assert!(!line.contains("same session"), "argument values must not be logged: {line}");
 
     // An invalid change is refused; the old config keeps serving.
     std::fs::write(w.config.path(), "virtualServers: [{name: vs, path: nope}]\n").unwrap();

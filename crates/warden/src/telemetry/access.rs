@@ -1,8 +1,78 @@
 //! One JSON line per request on stdout. It names what was called, never
 //! tokens, headers or argument values.
+//!
+//! Lines are handed to a writer thread over a bounded channel, so a request
+//! never waits for a `write(2)` (or a slow pipe); when the channel is full the
+//! line is dropped and counted (`warden_access_log_dropped`).
 
 use std::io::Write;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Instant;
+
+/// Lines the writer has not taken yet, at most.
+const QUEUE: usize = 16_384;
+
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+static STDOUT: OnceLock<SyncSender<Cmd>> = OnceLock::new();
+static STDERR: OnceLock<SyncSender<Cmd>> = OnceLock::new();
+
+enum Cmd {
+    Line(Vec<u8>),
+    Flush(SyncSender<()>),
+}
+
+/// Access-log lines dropped because the writer fell behind.
+pub fn dropped_lines() -> u64 {
+    DROPPED.load(Ordering::Relaxed)
+}
+
+fn writer(to_stderr: bool) -> &'static SyncSender<Cmd> {
+    let cell = if to_stderr { &STDERR } else { &STDOUT };
+    cell.get_or_init(|| {
+        let (tx, rx) = sync_channel(QUEUE);
+        let spawned = std::thread::Builder::new().name("access-log".into()).spawn(move || write_lines(rx, to_stderr));
+        if spawned.is_err() {
+            tracing::warn!("cannot start the access-log writer thread; access log lines will be dropped");
+        }
+        tx
+    })
+}
+
+fn write_lines(rx: Receiver<Cmd>, to_stderr: bool) {
+    let mut out: Box<dyn Write> =
+        if to_stderr { Box::new(std::io::stderr()) } else { Box::new(std::io::BufWriter::new(std::io::stdout())) };
+    while let Ok(cmd) = rx.recv() {
+        let mut next = Some(cmd);
+        // Write everything queued, then flush once.
+        while let Some(cmd) = next {
+            match cmd {
+                Cmd::Line(l) => {
+                    let _ = out.write_all(&l);
+                }
+                Cmd::Flush(ack) => {
+                    let _ = out.flush();
+                    let _ = ack.send(());
+                }
+            }
+            next = rx.try_recv().ok();
+        }
+        let _ = out.flush();
+    }
+}
+
+/// Waits (at most a second) until every queued access-log line is written.
+pub fn flush_access_log() {
+    for cell in [&STDOUT, &STDERR] {
+        if let Some(tx) = cell.get() {
+            let (ack, done) = sync_channel(1);
+            if tx.send(Cmd::Flush(ack)).is_ok() {
+                let _ = done.recv_timeout(std::time::Duration::from_secs(1));
+            }
+        }
+    }
+}
 
 use serde::Serialize;
 
@@ -76,10 +146,11 @@ impl AccessRecord {
         }
         if let Ok(mut line) = serde_json::to_vec(self) {
             line.push(b'\n');
-            let _ = match out {
-                AccessLogOutput::Stderr => std::io::stderr().lock().write_all(&line),
-                _ => std::io::stdout().lock().write_all(&line),
-            };
+            if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
+                writer(out == AccessLogOutput::Stderr).try_send(Cmd::Line(line))
+            {
+                DROPPED.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }

@@ -214,7 +214,9 @@ impl HttpUpstream {
             Era::Legacy => self.post(ctx, msg, Era::Legacy).await,
             Era::Modern => {
                 if msg.kind().ok() == Some(Kind::Request) {
-                    let msg = self.modernize(msg, None);
+                    // A modern client's request already carries its `_meta`.
+                    let has_meta = msg.params.as_ref().is_some_and(|p| p.get().contains(META_PROTOCOL_VERSION));
+                    let msg = if has_meta { msg } else { self.modernize(msg, None) };
                     self.post(ctx, msg, Era::Modern).await
                 } else {
                     // Modern backends take no client notifications over HTTP
@@ -282,10 +284,9 @@ impl HttpUpstream {
                 if let Some(m) = &msg.method {
                     req = req.header(header::METHOD, m.as_str());
                     if let Some(field) = name_param(m)
-                        && let Ok(p) = msg.params_object()
-                        && let Some(v) = p.get(field).and_then(Value::as_str)
+                        && let Some(v) = msg.params.as_ref().and_then(|p| peek_str(p.get(), field))
                     {
-                        req = req.header(header::NAME, encode_header_value(v));
+                        req = req.header(header::NAME, encode_header_value(&v));
                     }
                 }
             }
@@ -321,6 +322,19 @@ impl HttpUpstream {
             Err(e) => Err(UpstreamError::Protocol(e.to_string())),
         }
     }
+}
+
+/// `params.name` or `params.uri` without parsing the rest of the params.
+fn peek_str(raw: &str, field: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Peek<'a> {
+        #[serde(borrow, default)]
+        name: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow, default)]
+        uri: Option<std::borrow::Cow<'a, str>>,
+    }
+    let p: Peek<'_> = serde_json::from_str(raw).ok()?;
+    if field == "name" { p.name } else { p.uri }.map(|c| c.into_owned())
 }
 
 async fn read_bounded(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, UpstreamError> {
