@@ -1,80 +1,64 @@
 //! One JSON line per request on stdout. It names what was called, never
 //! tokens, headers or argument values.
 //!
-//! Lines are handed to a writer thread over a bounded channel, so a request
-//! never waits for a `write(2)` (or a slow pipe); when the channel is full the
-//! line is dropped and counted (`warden_access_log_dropped`).
+//! Lines are appended to an in-memory buffer that a background thread writes
+//! out every 50 ms (or the request that fills it past 64 KiB writes it), so a
+//! request neither waits for `write(2)` nor wakes another thread. Lines still
+//! buffered are written at shutdown; a crash loses at most 50 ms of lines.
 
 use std::io::Write;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-/// Lines the writer has not taken yet, at most.
-const QUEUE: usize = 16_384;
-
-static DROPPED: AtomicU64 = AtomicU64::new(0);
-static STDOUT: OnceLock<SyncSender<Cmd>> = OnceLock::new();
-static STDERR: OnceLock<SyncSender<Cmd>> = OnceLock::new();
-
-enum Cmd {
-    Line(Vec<u8>),
-    Flush(SyncSender<()>),
-}
-
-/// Access-log lines dropped because the writer fell behind.
-pub fn dropped_lines() -> u64 {
-    DROPPED.load(Ordering::Relaxed)
-}
-
-fn writer(to_stderr: bool) -> &'static SyncSender<Cmd> {
-    let cell = if to_stderr { &STDERR } else { &STDOUT };
-    cell.get_or_init(|| {
-        let (tx, rx) = sync_channel(QUEUE);
-        let spawned = std::thread::Builder::new().name("access-log".into()).spawn(move || write_lines(rx, to_stderr));
-        if spawned.is_err() {
-            tracing::warn!("cannot start the access-log writer thread; access log lines will be dropped");
-        }
-        tx
-    })
-}
-
-fn write_lines(rx: Receiver<Cmd>, to_stderr: bool) {
-    let mut out: Box<dyn Write> =
-        if to_stderr { Box::new(std::io::stderr()) } else { Box::new(std::io::BufWriter::new(std::io::stdout())) };
-    while let Ok(cmd) = rx.recv() {
-        let mut next = Some(cmd);
-        // Write everything queued, then flush once.
-        while let Some(cmd) = next {
-            match cmd {
-                Cmd::Line(l) => {
-                    let _ = out.write_all(&l);
-                }
-                Cmd::Flush(ack) => {
-                    let _ = out.flush();
-                    let _ = ack.send(());
-                }
-            }
-            next = rx.try_recv().ok();
-        }
-        let _ = out.flush();
-    }
-}
-
-/// Waits (at most a second) until every queued access-log line is written.
-pub fn flush_access_log() {
-    for cell in [&STDOUT, &STDERR] {
-        if let Some(tx) = cell.get() {
-            let (ack, done) = sync_channel(1);
-            if tx.send(Cmd::Flush(ack)).is_ok() {
-                let _ = done.recv_timeout(std::time::Duration::from_secs(1));
-            }
-        }
-    }
-}
-
+use parking_lot::Mutex;
 use serde::Serialize;
+
+/// Buffered bytes that make the emitting request write them itself.
+const HIGH_WATER: usize = 64 * 1024;
+/// How often the background thread writes what is buffered.
+const INTERVAL: Duration = Duration::from_millis(50);
+
+static STDOUT: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+static STDERR: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+static FLUSHER: OnceLock<()> = OnceLock::new();
+
+fn write_out(to_stderr: bool, bytes: &[u8]) {
+    if bytes.is_empty() {
+        return;
+    }
+    let _ = if to_stderr {
+        std::io::stderr().lock().write_all(bytes)
+    } else {
+        let mut out = std::io::stdout().lock();
+        out.write_all(bytes).and_then(|()| out.flush())
+    };
+}
+
+fn flush_one(to_stderr: bool) {
+    let buf = if to_stderr { &STDERR } else { &STDOUT };
+    let bytes = std::mem::take(&mut *buf.lock());
+    write_out(to_stderr, &bytes);
+}
+
+/// Writes every buffered access-log line now (at shutdown).
+pub fn flush_access_log() {
+    flush_one(false);
+    flush_one(true);
+}
+
+fn start_flusher() {
+    FLUSHER.get_or_init(|| {
+        let spawned = std::thread::Builder::new().name("access-log".into()).spawn(|| {
+            loop {
+                std::thread::sleep(INTERVAL);
+                flush_access_log();
+            }
+        });
+        if spawned.is_err() {
+            tracing::warn!("cannot start the access-log flusher; lines are written when 64 KiB accumulate");
+        }
+    });
+}
 
 /// What the access log records about one request; filled in along the path.
 #[derive(Debug, Serialize)]
@@ -144,13 +128,18 @@ impl AccessRecord {
         if out == AccessLogOutput::Off {
             return;
         }
-        if let Ok(mut line) = serde_json::to_vec(self) {
-            line.push(b'\n');
-            if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-                writer(out == AccessLogOutput::Stderr).try_send(Cmd::Line(line))
-            {
-                DROPPED.fetch_add(1, Ordering::Relaxed);
+        start_flusher();
+        let to_stderr = out == AccessLogOutput::Stderr;
+        let buf = if to_stderr { &STDERR } else { &STDOUT };
+        let full = {
+            let mut b = buf.lock();
+            if serde_json::to_writer(&mut *b, self).is_ok() {
+                b.push(b'\n');
             }
+            (b.len() >= HIGH_WATER).then(|| std::mem::take(&mut *b))
+        };
+        if let Some(bytes) = full {
+            write_out(to_stderr, &bytes);
         }
     }
 }

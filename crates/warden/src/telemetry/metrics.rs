@@ -17,8 +17,6 @@ pub mod names {
     pub const BACKEND_UP: &str = "backend_up";
     /// Config reloads by result.
     pub const CONFIG_RELOADS: &str = "config_reloads";
-    /// Access-log lines dropped because the writer fell behind.
-    pub const ACCESS_LOG_DROPPED: &str = "access_log_dropped";
 }
 
 /// Labels of a request.
@@ -94,8 +92,6 @@ pub struct Metrics {
     pub backend_up: Family<BackendLabels, Gauge>,
     /// Reloads.
     pub reloads: Family<ReloadLabels, Counter>,
-    /// Access-log lines dropped so far (set at scrape time).
-    pub access_log_dropped: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -125,20 +121,13 @@ impl Default for Metrics {
         );
         registry.register(names::BACKEND_UP, "Whether the backend answered its last probe or call", backend_up.clone());
         registry.register(names::CONFIG_RELOADS, "Configuration reloads by result", reloads.clone());
-        let access_log_dropped = Gauge::default();
-        registry.register(
-            names::ACCESS_LOG_DROPPED,
-            "Access-log lines dropped because the writer fell behind",
-            access_log_dropped.clone(),
-        );
-        Metrics { registry, requests, duration, backend_up, reloads, access_log_dropped }
+        Metrics { registry, requests, duration, backend_up, reloads }
     }
 }
 
 impl Metrics {
     /// The text exposition format.
     pub fn encode(&self) -> String {
-        self.access_log_dropped.set(i64::try_from(super::dropped_lines()).unwrap_or(i64::MAX));
         let mut out = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out

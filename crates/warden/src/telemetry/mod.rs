@@ -3,5 +3,5 @@
 mod access;
 mod metrics;
 
-pub use access::{AccessRecord, dropped_lines, flush_access_log};
+pub use access::{AccessRecord, flush_access_log};
 pub use metrics::{BackendLabels, Metrics, ReloadLabels, names};
