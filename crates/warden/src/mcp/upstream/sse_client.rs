@@ -162,7 +162,7 @@ mod tests {
 
     fn events(chunks: &[&[u8]]) -> Vec<(String, Option<String>)> {
         let mut p = SseParser::new(1024);
-        chunks.iter().flat_map(|c| p.feed(c).unwrap()).map(|e| (e.data, e.id)).collect()
+        chunks.iter().flat_map(|c| p.feed(c).unwrap_or_default()).map(|e| (e.data, e.id)).collect()
     }
 
     #[test]

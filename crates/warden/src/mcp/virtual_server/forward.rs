@@ -13,6 +13,9 @@ use crate::mcp::jsonrpc::{Id, Kind, Message, code, to_raw};
 use crate::mcp::names::Naming;
 use crate::mcp::upstream::{CallContext, Reply, UpstreamError, UpstreamEvent};
 
+/// Most legacy sessions whose resource subscriptions are tracked at once.
+const MAX_SUBSCRIBED_SESSIONS: usize = 100_000;
+
 /// `{}` as a result, decorated for modern callers.
 pub fn empty_result(id: Option<Id>, caller: &Caller) -> Message {
     let v = if caller.is_modern() { serde_json::json!({"resultType": "complete"}) } else { serde_json::json!({}) };
@@ -81,6 +84,10 @@ impl VirtualServer {
                 let original = original.to_string();
                 if let Some(key) = caller.session_key() {
                     let mut subs = self.subscriptions.lock();
+                    // Sessions that never send DELETE leave entries behind: bound the map.
+                    if subs.len() >= MAX_SUBSCRIBED_SESSIONS && !subs.contains_key(key) {
+                        subs.clear();
+                    }
                     let list = subs.entry(key.to_string()).or_default();
                     match method.as_str() {
                         "resources/subscribe" if list.len() < 1000 => list.push(uri.clone()),
