@@ -19,7 +19,7 @@ pub use origin::origin_allowed;
 use crate::config::{Limits, Listener};
 use crate::error::{Body, json_response, rpc_error, status_only};
 use crate::mcp::jsonrpc::{Kind, Message, code};
-use crate::mcp::modern::validate::validate_request;
+use crate::mcp::modern::validate::{ModernParams, validate_request};
 use crate::mcp::protocol::{MODERN, REMOVED_IN_MODERN, header, is_legacy_version};
 use crate::mcp::session::{SessionError, SessionSealer, SessionState};
 use crate::mcp::virtual_server::{Caller, Outcome, VirtualServer};
@@ -167,8 +167,7 @@ impl Front<'_> {
             || (msg.method.as_deref() == Some("server/discover"));
         if modern {
             log.era = "modern";
-            let params: Map<String, Value> = msg.params_object().unwrap_or_default();
-            self.post_modern(vs, &req, msg, &params, log).await
+            self.post_modern(vs, &req, msg, log).await
         } else {
             log.era = "legacy";
             self.post_legacy(vs, &req, msg, log).await
@@ -180,7 +179,6 @@ impl Front<'_> {
         vs: &Arc<VirtualServer>,
         req: &Request<()>,
         msg: Message,
-        params: &Map<String, Value>,
         log: &mut AccessRecord,
     ) -> Response<Body> {
         let kind = msg.kind().ok();
@@ -190,7 +188,14 @@ impl Front<'_> {
             return status_only(StatusCode::ACCEPTED);
         }
         let method = msg.method.clone().unwrap_or_default();
-        if let Err(r) = validate_request(req.headers(), &method, params) {
+        let params = match ModernParams::parse(msg.params.as_deref()) {
+            Ok(p) => p,
+            Err(r) => {
+                let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
+                return rpc_error(status, msg.id, r.code, r.message, r.data);
+            }
+        };
+        if let Err(r) = validate_request(req.headers(), &method, &params) {
             log.outcome = "header_mismatch";
             return rpc_error(
                 StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST),
@@ -204,11 +209,7 @@ impl Front<'_> {
             log.outcome = "method_not_found";
             return rpc_error(StatusCode::NOT_FOUND, msg.id, code::METHOD_NOT_FOUND, "Method not found", None);
         }
-        let caps = params
-            .get("_meta")
-            .and_then(|m| m.get(crate::mcp::protocol::META_CLIENT_CAPABILITIES))
-            .cloned()
-            .unwrap_or_default();
+        let caps = params.capabilities();
         let param_headers = req
             .headers()
             .iter()
@@ -216,10 +217,8 @@ impl Front<'_> {
             .take(64)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let wants_logs = params
-            .get("_meta")
-            .and_then(|m| m.get(crate::mcp::protocol::META_LOG_LEVEL))
-            .is_some_and(|l| l.is_string());
+        let wants_logs = params.meta.as_ref().is_some_and(|m| m.log_level.is_some());
+        drop(params);
         let caller = Caller::Modern { client_capabilities: caps, param_headers, wants_logs };
         let outcome = vs.handle(&caller, msg).await;
         self.respond(outcome, true, log)

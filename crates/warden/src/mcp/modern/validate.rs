@@ -6,13 +6,14 @@
 //! the backend executes another.
 
 use http::HeaderMap;
+use std::borrow::Cow;
+
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use super::headers::decode_header_value;
 use crate::mcp::jsonrpc::code;
-use crate::mcp::protocol::{
-    META_CLIENT_CAPABILITIES, META_PROTOCOL_VERSION, MODERN, SUPPORTED_VERSIONS, header, name_param,
-};
+use crate::mcp::protocol::{MODERN, SUPPORTED_VERSIONS, header, name_param};
 
 /// A rejected modern request: HTTP status, JSON-RPC code, message, data.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,22 +32,65 @@ fn reject(code: i64, message: &'static str) -> Rejection {
     Rejection { status: 400, code, message, data: None }
 }
 
-/// The version a modern request carries in `_meta`, if any.
-pub fn meta_version(params: &Map<String, Value>) -> Option<&str> {
-    params.get("_meta")?.get(META_PROTOCOL_VERSION)?.as_str()
+/// The parts of a modern request's params that validation and routing read,
+/// borrowed from the body (tool arguments are not parsed).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ModernParams<'a> {
+    /// `params.name` (tools/call, prompts/get).
+    #[serde(borrow, default)]
+    pub name: Option<Cow<'a, str>>,
+    /// `params.uri` (resources/read).
+    #[serde(borrow, default)]
+    pub uri: Option<Cow<'a, str>>,
+    /// `params._meta`.
+    #[serde(rename = "_meta", borrow, default)]
+    pub meta: Option<ModernMeta<'a>>,
+}
+
+/// The `_meta` keys of a modern request.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ModernMeta<'a> {
+    /// `io.modelcontextprotocol/protocolVersion`.
+    #[serde(rename = "io.modelcontextprotocol/protocolVersion", borrow, default)]
+    pub protocol_version: Option<Cow<'a, str>>,
+    /// `io.modelcontextprotocol/clientCapabilities`, raw.
+    #[serde(rename = "io.modelcontextprotocol/clientCapabilities", borrow, default)]
+    pub client_capabilities: Option<&'a RawValue>,
+    /// `io.modelcontextprotocol/logLevel`.
+    #[serde(rename = "io.modelcontextprotocol/logLevel", borrow, default)]
+    pub log_level: Option<Cow<'a, str>>,
+}
+
+impl ModernParams<'_> {
+    /// Parses the view from raw params (absent params: all fields absent).
+    pub fn parse(raw: Option<&RawValue>) -> Result<ModernParams<'_>, Rejection> {
+        match raw {
+            None => Ok(ModernParams::default()),
+            Some(r) => {
+                serde_json::from_str(r.get()).map_err(|_| reject(code::INVALID_PARAMS, "params must be an object"))
+            }
+        }
+    }
+
+    /// Declared client capabilities as a JSON value (`{}` when absent).
+    pub fn capabilities(&self) -> Value {
+        self.meta
+            .as_ref()
+            .and_then(|m| m.client_capabilities)
+            .and_then(|c| serde_json::from_str(c.get()).ok())
+            .unwrap_or_else(|| Value::Object(Map::new()))
+    }
 }
 
 /// Checks a modern request's headers and `_meta` against its body.
-pub fn validate_request(headers: &HeaderMap, method: &str, params: &Map<String, Value>) -> Result<(), Rejection> {
+pub fn validate_request(headers: &HeaderMap, method: &str, params: &ModernParams<'_>) -> Result<(), Rejection> {
     let Some(hv) = headers.get(header::PROTOCOL_VERSION) else {
         return Err(reject(code::HEADER_MISMATCH, "MCP-Protocol-Version header is required"));
     };
     let hv = hv.to_str().unwrap_or("").trim();
-    let meta = params.get("_meta").and_then(Value::as_object);
-    let (Some(version), Some(_caps)) = (
-        meta.and_then(|m| m.get(META_PROTOCOL_VERSION)).and_then(Value::as_str),
-        meta.and_then(|m| m.get(META_CLIENT_CAPABILITIES)).and_then(Value::as_object),
-    ) else {
+    let meta = params.meta.as_ref();
+    let caps_ok = meta.and_then(|m| m.client_capabilities).is_some_and(|c| c.get().trim_start().starts_with('{'));
+    let (Some(version), true) = (meta.and_then(|m| m.protocol_version.as_deref()), caps_ok) else {
         return Err(reject(code::INVALID_PARAMS, "params._meta must carry protocolVersion and clientCapabilities"));
     };
     if hv != version {
@@ -62,12 +106,10 @@ pub fn validate_request(headers: &HeaderMap, method: &str, params: &Map<String, 
     }
     match headers.get(header::METHOD).map(|v| v.as_bytes()) {
         Some(m) if trim(m) == method.as_bytes() => {}
-        _ => {
-            return Err(reject(code::HEADER_MISMATCH, "Mcp-Method header does not match the body"));
-        }
+        _ => return Err(reject(code::HEADER_MISMATCH, "Mcp-Method header does not match the body")),
     }
     if let Some(field) = name_param(method) {
-        let body = params.get(field).and_then(Value::as_str);
+        let body = if field == "name" { params.name.as_deref() } else { params.uri.as_deref() };
         let hdr = headers.get(header::NAME).and_then(|v| decode_header_value(v.as_bytes()));
         if body.is_none() || hdr.as_deref() != body {
             return Err(reject(code::HEADER_MISMATCH, "Mcp-Name header does not match the body"));
