@@ -397,3 +397,54 @@ async fn a_restarted_http_backend_is_reinitialized_transparently() {
     let log = w.proc.drain().join("\n");
     assert!(log.contains("backend session expired; re-initializing"), "{log}");
 }
+
+#[tokio::test]
+async fn a_client_cannot_answer_another_clients_request_on_a_shared_backend() {
+    let (_backend, url) = spawn_conformance_server();
+    let w = spawn_warden(&three_backends(&url, "marker-spoof"), &[]);
+    wait_ready(&w.admin).await;
+    let mut victim = McpClient::new(&format!("{}/mcp", w.base));
+    victim.initialize(json!({"sampling": {}})).await;
+    let mut attacker = McpClient::new(&format!("{}/mcp", w.base));
+    attacker.initialize(json!({})).await;
+    // The victim's call to the stdio (shared) backend asks the victim to sample.
+    let mut resp = victim
+        .post_streaming(&json!({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"piped__test_sampling","arguments":{"prompt":"mine"}}}))
+        .await;
+    let mut buf = String::new();
+    let ask = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let chunk = resp.chunk().await.unwrap().expect("stream ended");
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+            if let Some(m) =
+                test_support::client_parse_sse(&buf).0.into_iter().find(|m| m["method"] == "sampling/createMessage")
+            {
+                return m;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    // The attacker guesses the backend's small counters; none may land.
+    for guess in 0..8 {
+        for id in [json!(format!("w.1.{guess}")), json!(format!("w.1.\"{guess}\""))] {
+            let spoof = json!({"jsonrpc":"2.0","id": id,"result":{"role":"assistant","content":{"type":"text","text":"spoofed"},"model":"m","stopReason":"endTurn"}});
+            attacker.post_raw(serde_json::to_vec(&spoof).unwrap(), &[("mcp-protocol-version", "2025-11-25")]).await;
+        }
+    }
+    let answer = json!({"jsonrpc":"2.0","id": ask["id"],"result":{"role":"assistant","content":{"type":"text","text":"genuine"},"model":"m","stopReason":"endTurn"}});
+    victim.post_raw(serde_json::to_vec(&answer).unwrap(), &[("mcp-protocol-version", "2025-11-25")]).await;
+    let done = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(m) = test_support::client_parse_sse(&buf).0.into_iter().find(|m| m["id"] == 9) {
+                return m;
+            }
+            let chunk = resp.chunk().await.unwrap().expect("stream ended before the result");
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .unwrap();
+    let text = done["result"]["content"][0]["text"].as_str().unwrap_or_default();
+    assert!(text.contains("genuine") && !text.contains("spoofed"), "{done}");
+}

@@ -164,6 +164,20 @@ impl Message {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
+    /// Serializes to one line: raw parts forwarded as received may hold
+    /// newlines (pretty-printed JSON), which would break line-framed
+    /// transports (stdio, SSE `data:`). In valid JSON a raw CR or LF can only
+    /// be whitespace, so replacing them with spaces changes nothing else.
+    pub fn to_line(&self) -> Vec<u8> {
+        let mut b = self.to_bytes();
+        for c in b.iter_mut() {
+            if *c == b'\n' || *c == b'\r' {
+                *c = b' ';
+            }
+        }
+        b
+    }
+
     /// Parses `params` into `T`, treating absent params as `{}`.
     pub fn params_as<T: for<'de> Deserialize<'de>>(&self) -> Result<T, serde_json::Error> {
         match &self.params {

@@ -46,7 +46,7 @@ impl Front<'_> {
         B: hyper::body::Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        if !origin_allowed(self.listener, req.headers()) {
+        if !origin_allowed(self.listener, req.headers(), req.uri().authority().map(|a| a.as_str())) {
             log.outcome = "forbidden_origin";
             return rpc_error(StatusCode::FORBIDDEN, None, code::INVALID_REQUEST, "Origin not allowed", None);
         }

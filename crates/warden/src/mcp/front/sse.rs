@@ -26,8 +26,7 @@ pub fn format_event(ev: &ClientEvent) -> Bytes {
     }
     out.push_str("event: message\ndata: ");
     if let Some(m) = &ev.message {
-        // serde_json never emits raw newlines, so one data line suffices.
-        out.push_str(&String::from_utf8_lossy(&m.to_bytes()));
+        out.push_str(&String::from_utf8_lossy(&m.to_line()));
     }
     out.push_str("\n\n");
     Bytes::from(out)

@@ -71,6 +71,8 @@ pub struct ChannelUpstream {
     state: watch::Sender<LinkState>,
     init_result: Mutex<Option<Arc<RawValue>>>,
     broadcast: broadcast::Sender<Message>,
+    /// Server-to-client requests handed to a client: random id → backend id.
+    asked: Mutex<HashMap<String, Id>>,
     ready_timeout: Duration,
 }
 
@@ -100,6 +102,7 @@ impl ChannelUpstream {
             state,
             init_result: Mutex::new(None),
             broadcast,
+            asked: Mutex::new(HashMap::new()),
             ready_timeout,
         });
         let (stop, stop_rx) = watch::channel(false);
@@ -180,6 +183,17 @@ impl ChannelUpstream {
                 Ok(Reply::Accepted)
             }
             Kind::Response => {
+                // Only answers to requests Warden handed out, under the random
+                // id it gave them: one client cannot answer another's.
+                let original = match &msg.id {
+                    Some(Id::Str(token)) => self.asked.lock().remove(token),
+                    _ => None,
+                };
+                let Some(original) = original else {
+                    tracing::debug!("answer to an unknown server-to-client request; dropped");
+                    return Ok(Reply::Accepted);
+                };
+                msg.id = Some(original);
                 tx.send(msg).await.map_err(|_| UpstreamError::Unavailable("channel closed".into()))?;
                 Ok(Reply::Accepted)
             }
@@ -212,7 +226,8 @@ impl ChannelUpstream {
                     p
                 };
                 if let Some(p) = pending {
-                    let _ = p.tx.send(Ok(UpstreamEvent { event_id: None, retry_ms: None, message: Some(msg) })).await;
+                    // Never wait on one client: a full queue loses that client's answer, not everyone's.
+                    let _ = p.tx.try_send(Ok(UpstreamEvent { event_id: None, retry_ms: None, message: Some(msg) }));
                 }
             }
             Ok(Kind::Notification) => {
@@ -227,8 +242,7 @@ impl ChannelUpstream {
                     if let Some((etx, original, mut p)) = target {
                         p.insert("progressToken".into(), original);
                         msg.params = to_raw(&p);
-                        let _ =
-                            etx.send(Ok(UpstreamEvent { event_id: None, retry_ms: None, message: Some(msg) })).await;
+                        let _ = etx.try_send(Ok(UpstreamEvent { event_id: None, retry_ms: None, message: Some(msg) }));
                     }
                     return;
                 }
@@ -238,9 +252,8 @@ impl ChannelUpstream {
                     // can tell), never to every client; otherwise dropped.
                     match self.single_inflight() {
                         Some(etx) => {
-                            let _ = etx
-                                .send(Ok(UpstreamEvent { event_id: None, retry_ms: None, message: Some(msg) }))
-                                .await;
+                            let _ =
+                                etx.try_send(Ok(UpstreamEvent { event_id: None, retry_ms: None, message: Some(msg) }));
                         }
                         None => tracing::debug!(
                             "log message from a shared backend with no single request in flight; dropped"
@@ -256,8 +269,18 @@ impl ChannelUpstream {
                 // one, it is routed there, otherwise it is declined.
                 match self.single_inflight() {
                     Some(etx) => {
-                        let _ =
-                            etx.send(Ok(UpstreamEvent { event_id: None, retry_ms: None, message: Some(msg) })).await;
+                        let token = format!("r-{}", crate::mcp::session::random_id());
+                        {
+                            let mut asked = self.asked.lock();
+                            if asked.len() >= 10_000 {
+                                asked.clear();
+                            }
+                            if let Some(id) = msg.id.take() {
+                                asked.insert(token.clone(), id);
+                            }
+                        }
+                        msg.id = Some(Id::Str(token));
+                        let _ = etx.try_send(Ok(UpstreamEvent { event_id: None, retry_ms: None, message: Some(msg) }));
                     }
                     None if msg.method.as_deref() == Some("ping") => {
                         let empty = to_raw(&serde_json::json!({}));

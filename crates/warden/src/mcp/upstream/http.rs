@@ -198,7 +198,10 @@ impl HttpUpstream {
         if let Some(id) = last_event_id {
             req = req.header(header::LAST_EVENT_ID, id);
         }
-        let resp = req.send().await.map_err(map_reqwest)?;
+        let resp = tokio::time::timeout(self.timeout, req.send())
+            .await
+            .map_err(|_| UpstreamError::Timeout)?
+            .map_err(map_reqwest)?;
         match resp.status() {
             StatusCode::OK => Ok(event_stream(resp.bytes_stream(), self.max_message)),
             StatusCode::NOT_FOUND if session.session_id.is_some() => Err(UpstreamError::SessionExpired),
@@ -216,7 +219,7 @@ impl HttpUpstream {
                 if msg.kind().ok() == Some(Kind::Request) {
                     // A modern client's request already carries its `_meta`.
                     let has_meta = msg.params.as_ref().is_some_and(|p| p.get().contains(META_PROTOCOL_VERSION));
-                    let msg = if has_meta { msg } else { self.modernize(msg, None) };
+                    let msg = if has_meta { msg } else { self.modernize(msg, ctx.client_capabilities.as_ref()) };
                     self.post(ctx, msg, Era::Modern).await
                 } else {
                     // Modern backends take no client notifications over HTTP

@@ -117,6 +117,9 @@ pub struct CallContext {
     /// `Mcp-Param-*` headers of a modern client's `tools/call`, forwarded
     /// unchanged with modern requests.
     pub param_headers: Vec<(::http::HeaderName, ::http::HeaderValue)>,
+    /// A legacy client's declared capabilities, declared in `_meta` when its
+    /// request goes to a modern backend.
+    pub client_capabilities: Option<serde_json::Value>,
 }
 
 /// A backend of any kind.

@@ -84,13 +84,17 @@ impl Connector for StdioConnector {
             });
             tokio::spawn(async move {
                 let mut lines = FramedRead::new(stderr, LinesCodec::new_with_max_length(16 * 1024));
-                while let Some(Ok(line)) = lines.next().await {
-                    debug!(target: "warden::backend_stderr", "{line}");
+                // An over-long line is skipped (the codec discards it), not
+                // a reason to close the pipe under the child.
+                while let Some(line) = lines.next().await {
+                    if let Ok(line) = line {
+                        debug!(target: "warden::backend_stderr", "{line}");
+                    }
                 }
             });
             tokio::spawn(async move {
                 while let Some(m) = outgoing.recv().await {
-                    let mut bytes = m.to_bytes();
+                    let mut bytes = m.to_line();
                     bytes.push(b'\n');
                     if stdin.write_all(&bytes).await.is_err() || stdin.flush().await.is_err() {
                         break;

@@ -150,7 +150,10 @@ impl BackendHandle {
         if let Some(s) = guard.as_ref() {
             return Ok(Some(s.clone()));
         }
-        let opened = self.open_client_session(&serde_json::json!({})).await?;
+        // The shared session declares what Warden can bridge for modern
+        // clients (sampling, elicitation, roots become InputRequiredResult).
+        let caps = serde_json::json!({"sampling": {}, "elicitation": {}, "roots": {"listChanged": true}});
+        let opened = self.open_client_session(&caps).await?;
         *guard = Some(opened.session.clone());
         Ok(Some(opened.session))
     }

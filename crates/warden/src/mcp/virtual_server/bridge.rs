@@ -119,7 +119,10 @@ impl Relay {
             let msg = to_raw(&result).map(|r| Message::response(self.client_id.clone(), r));
             let _ = tx.send(ClientEvent { event_id: None, retry_ms: None, message: msg }).await;
             drop(tx);
-            // Wait for the retry; meanwhile keep what the backend sends.
+            // Wait for the retry (one deadline for the whole wait); meanwhile
+            // keep what the backend sends.
+            let deadline = tokio::time::sleep(self.backend.timeout);
+            tokio::pin!(deadline);
             let resume = loop {
                 tokio::select! {
                     r = rrx.recv() => break r,
@@ -133,7 +136,7 @@ impl Relay {
                         // will find nothing; let the backend's end be seen.
                         _ => break None,
                     },
-                    _ = tokio::time::sleep(self.backend.timeout) => break None,
+                    _ = &mut deadline => break None,
                 }
             };
             self.parked.lock().remove(&token);

@@ -82,7 +82,9 @@ impl VirtualServer {
                     .ok_or_else(|| RouteError::UnknownName { kind: "resource", name: uri.clone() })?;
                 let b = self.pick(b, "resource", &uri)?.clone();
                 let original = original.to_string();
-                if let Some(key) = caller.session_key() {
+                if let Some(key) = caller.session_key()
+                    && method != "resources/read"
+                {
                     let mut subs = self.subscriptions.lock();
                     // Sessions that never send DELETE leave entries behind: bound the map.
                     if subs.len() >= MAX_SUBSCRIBED_SESSIONS && !subs.contains_key(key) {
@@ -90,7 +92,9 @@ impl VirtualServer {
                     }
                     let list = subs.entry(key.to_string()).or_default();
                     match method.as_str() {
-                        "resources/subscribe" if list.len() < 1000 => list.push(uri.clone()),
+                        "resources/subscribe" if list.len() < 256 && uri.len() <= 2048 && !list.contains(&uri) => {
+                            list.push(uri.clone())
+                        }
                         "resources/unsubscribe" => list.retain(|u| u != &uri),
                         _ => {}
                     }
@@ -162,10 +166,14 @@ impl VirtualServer {
         let upstream_id = out.id.clone();
         let sent = out.clone();
         let mut ctx = self.call_context(caller, b).await?;
-        if let Caller::Modern { param_headers, .. } = caller
-            && ctx.session.is_none()
-        {
-            ctx.param_headers.clone_from(param_headers);
+        match caller {
+            Caller::Modern { param_headers, .. } if ctx.session.is_none() => {
+                ctx.param_headers.clone_from(param_headers)
+            }
+            Caller::Legacy(state) if ctx.session.is_none() => {
+                ctx.client_capabilities = Some(state.client_capabilities.clone());
+            }
+            _ => {}
         }
         let first = tokio::time::timeout(b.timeout, b.upstream.send(&ctx, out.clone()))
             .await
@@ -324,6 +332,21 @@ impl Relay {
     fn finish(&self, mut m: Message) -> Message {
         m.id = self.client_id.clone();
         let Some(raw) = m.result.as_ref() else {
+            // The modern era reports an unknown resource as -32602, never the
+            // legacy -32002 (2026-07-28, SEP-2164).
+            if self.caller_modern && m.error_code() == Some(code::RESOURCE_NOT_FOUND) {
+                let uri = m
+                    .error
+                    .as_ref()
+                    .and_then(|e| serde_json::from_str::<Value>(e.get()).ok())
+                    .and_then(|e| e.pointer("/data/uri").cloned());
+                return Message::error(
+                    m.id,
+                    code::INVALID_PARAMS,
+                    "Resource not found",
+                    uri.map(|u| serde_json::json!({"uri": u})),
+                );
+            }
             return m;
         };
         let prefixed = self.naming == Naming::Prefixed

@@ -52,16 +52,10 @@ impl VirtualServer {
     }
 
     async fn backend_infos(&self) -> Vec<(String, Value)> {
-        let mut out = Vec::new();
-        for b in &self.backends {
-            if b.info().is_none() {
-                let _ = b.probe().await;
-            }
-            if let Some(i) = b.info() {
-                out.push((b.name.clone(), i));
-            }
-        }
-        out
+        // Backends never probed yet are probed now, all at once.
+        let unprobed = self.backends.iter().filter(|b| b.info().is_none()).map(|b| b.probe());
+        futures::future::join_all(unprobed).await;
+        self.backends.iter().filter_map(|b| Some((b.name.clone(), b.info()?))).collect()
     }
 
     /// Serves a legacy `initialize`: opens a session on every backend that

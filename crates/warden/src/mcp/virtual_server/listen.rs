@@ -13,7 +13,7 @@ use crate::mcp::jsonrpc::{Id, Kind, Message, to_raw};
 use crate::mcp::names::Naming;
 use crate::mcp::protocol::META_SUBSCRIPTION_ID;
 use crate::mcp::session::SessionState;
-use crate::mcp::upstream::{CallContext, Reply, SessionMode, Upstream, UpstreamEvent};
+use crate::mcp::upstream::{CallContext, Reply, SessionMode, Upstream, UpstreamError, UpstreamEvent};
 
 /// Which notifications a listener wants.
 #[derive(Debug, Clone, Copy, Default)]
@@ -28,12 +28,15 @@ impl Wanted {
         Wanted { tools: true, prompts: true, resources: true }
     }
 
-    fn admits(&self, method: &str) -> bool {
+    fn admits(&self, method: &str, modern: bool) -> bool {
         match method {
             "notifications/tools/list_changed" => self.tools,
             "notifications/prompts/list_changed" => self.prompts,
             "notifications/resources/list_changed" => self.resources,
-            _ => true,
+            "notifications/resources/updated" => true,
+            // A modern listen stream carries only the notifications above;
+            // a legacy GET stream also carries logs and the like.
+            _ => !modern,
         }
     }
 }
@@ -65,7 +68,9 @@ impl Merge {
         match m.kind() {
             Ok(Kind::Notification) => {
                 let method = m.method.clone().unwrap_or_default();
-                if !self.wanted.admits(&method) || method == "notifications/subscriptions/acknowledged" {
+                if !self.wanted.admits(&method, !self.legacy_client)
+                    || method == "notifications/subscriptions/acknowledged"
+                {
                     return true;
                 }
                 if method == "notifications/progress" {
@@ -288,8 +293,14 @@ impl VirtualServer {
                     async move {
                         let ctx = self.call_context(caller, b).await?;
                         let m = Message::request(self.upstream_id(), "logging/setLevel", params);
-                        let r = b.upstream.send(&ctx, m).await.map_err(|e| b.error(e))?;
-                        crate::mcp::upstream::http::final_response(r).await.map_err(|e| b.error(e))?;
+                        let sent = async {
+                            let r = b.upstream.send(&ctx, m).await?;
+                            crate::mcp::upstream::http::final_response(r).await
+                        };
+                        tokio::time::timeout(b.timeout, sent)
+                            .await
+                            .unwrap_or(Err(UpstreamError::Timeout))
+                            .map_err(|e| b.error(e))?;
                         Ok::<(), RouteError>(())
                     }
                 },
