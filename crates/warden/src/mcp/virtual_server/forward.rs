@@ -82,22 +82,16 @@ impl VirtualServer {
                     .ok_or_else(|| RouteError::UnknownName { kind: "resource", name: uri.clone() })?;
                 let b = self.pick(b, "resource", &uri)?.clone();
                 let original = original.to_string();
+                // Shared backend sessions (stdio, HTTP+SSE, built-ins): Warden
+                // keeps who subscribed to what, so that updates reach only
+                // subscribers and one client's unsubscribe does not end
+                // another's subscription.
                 if let Some(key) = caller.session_key()
                     && method != "resources/read"
+                    && matches!(b.upstream, crate::mcp::upstream::Upstream::Channel(_))
+                    && !self.track_shared_subscription(key, b.index, &method, &uri)
                 {
-                    let mut subs = self.subscriptions.lock();
-                    // Sessions that never send DELETE leave entries behind: bound the map.
-                    if subs.len() >= MAX_SUBSCRIBED_SESSIONS && !subs.contains_key(key) {
-                        subs.clear();
-                    }
-                    let list = subs.entry(key.to_string()).or_default();
-                    match method.as_str() {
-                        "resources/subscribe" if list.len() < 256 && uri.len() <= 2048 && !list.contains(&uri) => {
-                            list.push(uri.clone())
-                        }
-                        "resources/unsubscribe" => list.retain(|u| u != &uri),
-                        _ => {}
-                    }
+                    return Ok(Outcome::Response(empty_result(msg.id, caller)));
                 }
                 params.insert("uri".into(), Value::String(original));
                 b
@@ -123,6 +117,42 @@ impl VirtualServer {
         }
         let out = Message::request(self.upstream_id(), &method, to_raw(&params));
         self.forward(caller, &backend, msg.id, &method, out).await
+    }
+
+    /// Records a legacy session's subscribe/unsubscribe on a shared backend;
+    /// returns whether the request must reach the backend (first subscriber
+    /// or last unsubscriber), or be answered `{}` by Warden.
+    pub(super) fn track_shared_subscription(&self, session: &str, backend: usize, method: &str, uri: &str) -> bool {
+        let mut subs = self.subscriptions.lock();
+        // Sessions that never send DELETE leave entries behind: bound the map.
+        if subs.len() >= MAX_SUBSCRIBED_SESSIONS && !subs.contains_key(session) {
+            return false;
+        }
+        let list = subs.entry(session.to_string()).or_default();
+        let mut counts = self.shared_subscribers.lock();
+        let count = counts.entry((backend, uri.to_string())).or_insert(0);
+        let forward = match method {
+            "resources/subscribe" => {
+                if list.iter().any(|u| u == uri) || list.len() >= 256 || uri.len() > 2048 {
+                    false
+                } else {
+                    list.push(uri.to_string());
+                    *count += 1;
+                    *count == 1
+                }
+            }
+            _ => {
+                if let Some(pos) = list.iter().position(|u| u == uri) {
+                    list.swap_remove(pos);
+                    *count = count.saturating_sub(1);
+                    *count == 0
+                } else {
+                    false
+                }
+            }
+        };
+        counts.retain(|_, n| *n > 0);
+        forward
     }
 
     /// The backend of a request that can be forwarded byte for byte: a single

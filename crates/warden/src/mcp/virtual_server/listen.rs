@@ -41,6 +41,33 @@ impl Wanted {
     }
 }
 
+/// Which `notifications/resources/updated` a listener receives.
+enum ResourceFilter {
+    /// All (the backend session is the client's own).
+    All,
+    /// The URIs a modern listener named.
+    Fixed(Vec<String>),
+    /// What a legacy session subscribed to, read at delivery time.
+    Session {
+        /// Session id.
+        id: String,
+        /// The virtual server's subscription records.
+        subscriptions: Arc<Mutex<std::collections::HashMap<String, Vec<String>>>>,
+    },
+}
+
+impl ResourceFilter {
+    fn admits(&self, uri: &str) -> bool {
+        match self {
+            ResourceFilter::All => true,
+            ResourceFilter::Fixed(list) => list.iter().any(|u| u == uri),
+            ResourceFilter::Session { id, subscriptions } => {
+                subscriptions.lock().get(id).is_some_and(|l| l.iter().any(|u| u == uri))
+            }
+        }
+    }
+}
+
 /// Shared state of one merged stream.
 struct Merge {
     tx: mpsc::Sender<ClientEvent>,
@@ -49,7 +76,7 @@ struct Merge {
     wanted: Wanted,
     /// URIs (as the client sees them) whose updates this listener receives;
     /// `None` means any (legacy sessions with their own backend sessions).
-    resource_filter: Option<Vec<String>>,
+    resource_filter: ResourceFilter,
     subscription_id: Option<Id>,
     legacy_client: bool,
 }
@@ -82,9 +109,7 @@ impl Merge {
                         return true;
                     };
                     let exposed = self.naming.expose_uri(&b.name, uri);
-                    if let Some(filter) = &self.resource_filter
-                        && !filter.contains(&exposed)
-                    {
+                    if !self.resource_filter.admits(&exposed) {
                         return true;
                     }
                     params.insert("uri".into(), Value::String(exposed));
@@ -201,35 +226,35 @@ impl VirtualServer {
             last_ids: Mutex::new(resume.clone().unwrap_or_default()),
             naming: self.naming,
             wanted: Wanted::all(),
-            resource_filter: None,
+            resource_filter: ResourceFilter::All,
             subscription_id: None,
             legacy_client: true,
         });
         let caller = Caller::Legacy(state.clone());
+        // Shared backend sessions: resource updates only for what this
+        // session subscribed to (read live, so later subscribes count).
+        let scoped = Arc::new(Merge {
+            tx: merge.tx.clone(),
+            last_ids: Mutex::new(Vec::new()),
+            naming: self.naming,
+            wanted: Wanted::all(),
+            resource_filter: ResourceFilter::Session {
+                id: state.id.clone(),
+                subscriptions: self.subscriptions.clone(),
+            },
+            subscription_id: None,
+            legacy_client: true,
+        });
         for b in &self.backends {
             let from = resume.as_ref().map(|r| r.iter().find(|(i, _)| *i == b.index).map(|(_, id)| id.as_str()));
             match from {
                 // Resuming, and this backend is not part of the stream being resumed.
                 Some(None) => continue,
-                Some(Some(id)) => self.attach(&caller, b, &merge, Some(id)).await,
-                None => {
-                    if matches!(b.upstream, Upstream::Channel(_)) {
-                        // Shared sessions: resource updates only for this session's subscriptions.
-                        let filter = self.subscriptions.lock().get(&state.id).cloned().unwrap_or_default();
-                        let scoped = Arc::new(Merge {
-                            tx: merge.tx.clone(),
-                            last_ids: Mutex::new(Vec::new()),
-                            naming: self.naming,
-                            wanted: Wanted::all(),
-                            resource_filter: Some(filter),
-                            subscription_id: None,
-                            legacy_client: true,
-                        });
-                        self.attach(&caller, b, &scoped, None).await;
-                    } else {
-                        self.attach(&caller, b, &merge, None).await;
-                    }
+                Some(Some(_)) | None if matches!(b.upstream, Upstream::Channel(_)) => {
+                    self.attach(&caller, b, &scoped, None).await
                 }
+                Some(Some(id)) => self.attach(&caller, b, &merge, Some(id)).await,
+                None => self.attach(&caller, b, &merge, None).await,
             }
         }
         rx
@@ -273,7 +298,7 @@ impl VirtualServer {
             last_ids: Mutex::new(Vec::new()),
             naming: self.naming,
             wanted,
-            resource_filter: Some(resource_subs),
+            resource_filter: ResourceFilter::Fixed(resource_subs),
             subscription_id: msg.id.clone(),
             legacy_client: false,
         });

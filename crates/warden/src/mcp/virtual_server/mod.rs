@@ -160,7 +160,10 @@ pub struct VirtualServer {
     /// (client session id, client request id) → (backend, upstream id).
     inflight: Arc<Mutex<InflightMap>>,
     /// Resource URIs each legacy session subscribed to (shared-session backends).
-    subscriptions: Mutex<HashMap<String, Vec<String>>>,
+    subscriptions: Arc<Mutex<HashMap<String, Vec<String>>>>,
+    /// Subscribers per (shared backend, URI): only the first subscribe and
+    /// the last unsubscribe reach the shared backend session.
+    shared_subscribers: Mutex<HashMap<(usize, String), usize>>,
     /// Calls parked for a modern client's `inputResponses` (see `bridge`).
     parked: bridge::ParkedCalls,
     /// Calls waiting for a legacy client's answers (see `ask_client`).
@@ -188,7 +191,8 @@ impl VirtualServer {
             backends,
             reopened: Mutex::new(HashMap::new()),
             inflight: Arc::new(Mutex::new(HashMap::new())),
-            subscriptions: Mutex::new(HashMap::new()),
+            subscriptions: Arc::new(Mutex::new(HashMap::new())),
+            shared_subscribers: Mutex::new(HashMap::new()),
             parked: Default::default(),
             awaiting: Default::default(),
             next_id: AtomicI64::new(1),
@@ -358,7 +362,16 @@ impl VirtualServer {
                 b.close_client_session(&s).await;
             }
         }
-        self.subscriptions.lock().remove(&state.id);
+        let uris = self.subscriptions.lock().remove(&state.id).unwrap_or_default();
+        let mut counts = self.shared_subscribers.lock();
+        for uri in uris {
+            for b in &self.backends {
+                if let Some(n) = counts.get_mut(&(b.index, uri.clone())) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+        }
+        counts.retain(|_, n| *n > 0);
         self.inflight.lock().retain(|(sid, _), _| sid != &state.id);
     }
 }

@@ -89,3 +89,23 @@ mod props {
         }
     }
 }
+
+#[test]
+fn shared_subscriptions_are_counted_per_uri() {
+    let cfg = std::sync::Arc::new(crate::config::VirtualServerConfig {
+        name: "vs".into(),
+        path: "/mcp".into(),
+        listeners: None,
+        backends: vec![],
+        curation: Curation::default(),
+        instructions: None,
+    });
+    let vs = super::VirtualServer::new(cfg, vec![]);
+    let sub = |s: &str, m: &str| vs.track_shared_subscription(s, 0, m, "x+test://a");
+    assert!(sub("a", "resources/subscribe"), "first subscriber reaches the backend");
+    assert!(!sub("a", "resources/subscribe"), "a repeated subscribe does not");
+    assert!(!sub("b", "resources/subscribe"), "a second subscriber does not");
+    assert!(!sub("b", "resources/unsubscribe"), "b leaving keeps a's subscription");
+    assert!(!sub("b", "resources/unsubscribe"), "unsubscribing twice is a no-op");
+    assert!(sub("a", "resources/unsubscribe"), "the last unsubscribe reaches the backend");
+}
