@@ -117,3 +117,51 @@ async fn shutdown_drains_in_flight_requests() {
     let status = tokio::task::spawn_blocking(move || w.proc.child.wait()).await.unwrap().unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test]
+async fn a_stdio_child_that_ignores_its_stdin_is_stopped_when_its_backend_goes_away() {
+    let marker = "warden-test-hung-child-5e1d";
+    let hung = format!(
+        r#"
+listeners: [{{name: main, address: "${{WARDEN_LISTEN}}"}}]
+admin: {{address: "${{WARDEN_ADMIN}}"}}
+virtualServers:
+  - name: vs
+    path: /mcp
+    backends:
+      - {{name: clock, builtin: clock}}
+      - name: hung
+        stdio: {{command: bash, args: ["-c", "exec -a {marker} sleep 600"]}}
+"#
+    );
+    let w = spawn_warden(&hung, &[]);
+    let alive = || {
+        let out = std::process::Command::new("pgrep").args(["-f", marker]).output().unwrap();
+        !String::from_utf8_lossy(&out.stdout).trim().is_empty()
+    };
+    let mut started = false;
+    for _ in 0..200 {
+        if alive() {
+            started = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(started, "the stdio child did not start");
+    // The backend is removed; its child never reads stdin, so only Warden
+    // killing it ends it.
+    let listen = w.base.trim_start_matches("http://").to_string();
+    let admin = w.admin.trim_start_matches("http://").to_string();
+    let without = format!(
+        "listeners: [{{name: main, address: \"{listen}\"}}]\nadmin: {{address: \"{admin}\"}}\nvirtualServers: [{{name: vs, path: /mcp, backends: [{{name: clock, builtin: clock}}]}}]\n"
+    );
+    std::fs::write(w.config.path(), without).unwrap();
+    w.proc.wait_line("configuration reloaded", Duration::from_secs(20));
+    for _ in 0..600 {
+        if !alive() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the hung stdio child outlived its backend");
+}

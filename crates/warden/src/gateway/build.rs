@@ -62,6 +62,7 @@ fn make_upstream(
             headers: b.headers.clone(),
             max_message: max,
             connect_timeout: config.limits.connect_timeout,
+            request_timeout: b.timeout,
         })),
         BackendKind::Stdio { command, args, env, working_dir } => channel(Box::new(StdioConnector {
             command: command.clone(),

@@ -24,8 +24,10 @@ pub struct SseConnector {
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
     /// Max message size.
     pub max_message: usize,
-    /// Time to wait for the `endpoint` event.
+    /// Time to wait for the stream's headers and its `endpoint` event.
     pub connect_timeout: Duration,
+    /// Time one POST of a message may take.
+    pub request_timeout: Duration,
 }
 
 impl Connector for SseConnector {
@@ -35,19 +37,30 @@ impl Connector for SseConnector {
             for (k, v) in &self.headers {
                 req = req.header(k, v);
             }
-            let resp = req.send().await.map_err(|e| UpstreamError::Connect(e.to_string()))?;
+            let resp = tokio::time::timeout(self.connect_timeout, req.send())
+                .await
+                .map_err(|_| UpstreamError::Timeout)?
+                .map_err(|e| UpstreamError::Connect(e.to_string()))?;
             if !resp.status().is_success() {
                 return Err(UpstreamError::Status(resp.status().as_u16()));
             }
             let (incoming, from_server) = mpsc::channel::<Message>(256);
             let (endpoint_tx, endpoint_rx) = oneshot::channel::<Url>();
+            // When the POST side dies, the GET side ends too, so that the
+            // supervisor sees the link close and reconnects.
+            let (writer_gone_tx, mut writer_gone) = oneshot::channel::<()>();
             let base = self.url.clone();
             let max = self.max_message;
             tokio::spawn(async move {
                 let mut body = resp.bytes_stream();
                 let mut parser = SseParser::new(max);
                 let mut endpoint_tx = Some(endpoint_tx);
-                while let Some(Ok(chunk)) = body.next().await {
+                loop {
+                    let chunk = tokio::select! {
+                        c = body.next() => c,
+                        _ = &mut writer_gone => break,
+                    };
+                    let Some(Ok(chunk)) = chunk else { break };
                     let Ok(events) = parser.feed(&chunk) else {
                         break;
                     };
@@ -79,11 +92,14 @@ impl Connector for SseConnector {
             let (to_server, mut outgoing) = mpsc::channel::<Message>(256);
             let client = self.client.clone();
             let headers = self.headers.clone();
+            let request_timeout = self.request_timeout;
             tokio::spawn(async move {
+                let _writer_gone_tx = writer_gone_tx;
                 while let Some(m) = outgoing.recv().await {
                     let mut req = client
                         .post(endpoint.clone())
                         .header(http::header::CONTENT_TYPE, "application/json")
+                        .timeout(request_timeout)
                         .body(m.to_bytes());
                     for (k, v) in &headers {
                         req = req.header(k, v);

@@ -59,7 +59,14 @@ impl Connector for StdioConnector {
             // the process is killed when its stdout closes or the reader ends.
             tokio::spawn(async move {
                 let mut lines = FramedRead::new(stdout, LinesCodec::new_with_max_length(max));
-                while let Some(line) = lines.next().await {
+                loop {
+                    // The supervisor dropping the link (stop, reload) ends the
+                    // child even if it never writes again.
+                    let line = tokio::select! {
+                        l = lines.next() => l,
+                        _ = incoming.closed() => break,
+                    };
+                    let Some(line) = line else { break };
                     match line {
                         Ok(line) if line.trim().is_empty() => {}
                         Ok(line) => match Message::parse(line.as_bytes()) {
