@@ -104,3 +104,45 @@ virtualServers:
     assert_eq!(r.last()["error"]["code"], -32010, "{:?}", r.messages);
     assert_eq!(r.last()["error"]["data"], json!({"backend": "clock", "reason": "timeout"}));
 }
+
+/// A legacy-only backend that accepts connections and never answers: modern
+/// callers queued behind one failing open of its shared session fail at once
+/// instead of each waiting out the timeout.
+#[tokio::test]
+async fn callers_behind_a_failing_shared_session_fail_fast() {
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = hang.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut conns = Vec::new();
+        while let Ok((c, _)) = hang.accept().await {
+            conns.push(c);
+        }
+    });
+    let yaml = format!(
+        r#"
+listeners: [{{name: main, address: "127.0.0.1:0"}}]
+admin: {{address: "127.0.0.1:0"}}
+accessLog: off
+virtualServers:
+  - name: vs
+    path: /mcp
+    backends:
+      - {{name: stuck, url: "http://{addr}/mcp", era: legacy, timeout: 300ms}}
+"#
+    );
+    let gw = start_in_process(&yaml, &[]).await;
+    let c = McpClient::new(&format!("{}/mcp", gw.base_url()));
+    let call = || {
+        let c = c.clone();
+        tokio::spawn(async move { c.modern("tools/call", json!({"name": "x", "arguments": {}})).await })
+    };
+    let (a, b) = (call(), call());
+    let mut reasons: Vec<String> = Vec::new();
+    for r in [a.await.unwrap(), b.await.unwrap()] {
+        assert_eq!(r.last()["error"]["code"], -32010, "{:?}", r.messages);
+        reasons.push(r.last()["error"]["data"]["reason"].as_str().unwrap_or_default().to_string());
+    }
+    reasons.sort();
+    assert_eq!(reasons, vec!["timeout".to_string(), "unavailable".to_string()]);
+    held.abort();
+}

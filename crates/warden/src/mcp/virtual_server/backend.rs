@@ -15,6 +15,9 @@ use crate::mcp::session::BackendSession;
 use crate::mcp::upstream::http::Opened;
 use crate::mcp::upstream::{SessionMode, Upstream, UpstreamError};
 
+/// After a failed open of the shared session, how long callers fail fast.
+const SHARED_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Health as last observed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendHealth {
@@ -40,6 +43,9 @@ pub struct BackendHandle {
     info: ArcSwapOption<Box<RawValue>>,
     health: AtomicU8,
     shared: tokio::sync::Mutex<Option<BackendSession>>,
+    /// When opening the shared session last failed: callers queued behind a
+    /// failing open fail at once instead of each waiting a full timeout.
+    shared_failed_at: parking_lot::Mutex<Option<std::time::Instant>>,
 }
 
 impl std::fmt::Debug for BackendHandle {
@@ -59,6 +65,7 @@ impl BackendHandle {
             info: ArcSwapOption::empty(),
             health: AtomicU8::new(BackendHealth::Unknown as u8),
             shared: tokio::sync::Mutex::new(None),
+            shared_failed_at: parking_lot::Mutex::new(None),
         }
     }
 
@@ -150,12 +157,23 @@ impl BackendHandle {
         if let Some(s) = guard.as_ref() {
             return Ok(Some(s.clone()));
         }
+        if self.shared_failed_at.lock().is_some_and(|t| t.elapsed() < SHARED_RETRY_AFTER) {
+            return Err(UpstreamError::Unavailable("backend session could not be opened".into()));
+        }
         // The shared session declares what Warden can bridge for modern
         // clients (sampling, elicitation, roots become InputRequiredResult).
         let caps = serde_json::json!({"sampling": {}, "elicitation": {}, "roots": {"listChanged": true}});
-        let opened = self.open_client_session(&caps).await?;
-        *guard = Some(opened.session.clone());
-        Ok(Some(opened.session))
+        match self.open_client_session(&caps).await {
+            Ok(opened) => {
+                *self.shared_failed_at.lock() = None;
+                *guard = Some(opened.session.clone());
+                Ok(Some(opened.session))
+            }
+            Err(e) => {
+                *self.shared_failed_at.lock() = Some(std::time::Instant::now());
+                Err(e)
+            }
+        }
     }
 
     /// Forgets the shared session (the backend expired it).
