@@ -187,3 +187,33 @@ impl McpClient {
             .unwrap_or_default()
     }
 }
+
+/// Reads an open SSE response incrementally, for tests that must act in the
+/// middle of a stream (answer a server-to-client request, then wait for the
+/// result).
+pub struct SseReader {
+    resp: reqwest::Response,
+    buf: String,
+}
+
+impl SseReader {
+    /// Wraps an open response.
+    pub fn new(resp: reqwest::Response) -> SseReader {
+        SseReader { resp, buf: String::new() }
+    }
+
+    /// The first message so far or still to come that satisfies `pred`;
+    /// panics after 10 s or when the stream ends first.
+    pub async fn next_matching(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
+        let wait = async {
+            loop {
+                if let Some(m) = parse_sse(&self.buf).0.into_iter().find(|m| pred(m)) {
+                    return m;
+                }
+                let chunk = self.resp.chunk().await.unwrap().expect("stream ended before the expected message");
+                self.buf.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), wait).await.expect("expected message within 10 s")
+    }
+}

@@ -7,9 +7,10 @@
 mod client;
 mod procs;
 
-pub use client::{McpClient, Reply, parse_sse as client_parse_sse};
+pub use client::{McpClient, Reply, SseReader, parse_sse as client_parse_sse};
 pub use procs::{
-    Proc, WardenProc, bin_path, spawn_conformance_server, spawn_conformance_server_at, spawn_warden, start_in_process,
+    Proc, WardenProc, bin_path, pgrep, spawn_conformance_server, spawn_conformance_server_at, spawn_warden,
+    start_in_process,
 };
 
 /// A fresh random session key, base64.

@@ -162,3 +162,9 @@ pub async fn start_in_process(yaml: &str, env: &[(&str, &str)]) -> warden::serve
     assert!(running.gateway.is_ready(), "gateway not ready");
     running
 }
+
+/// Pids of processes whose command line contains `marker` (`pgrep -f`).
+pub fn pgrep(marker: &str) -> String {
+    let out = Command::new("pgrep").args(["-f", marker]).output().expect("pgrep");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}

@@ -101,39 +101,17 @@ async fn sampling_requests_are_routed_back_to_the_backend_that_asked() {
     c.initialize(json!({"sampling": {}})).await;
     // Start the call: the backend asks us (the client) to sample, on the
     // call's SSE stream, and waits for our answer.
-    let mut resp = c
+    let resp = c
         .post_streaming(&json!({"jsonrpc":"2.0","id":77,"method":"tools/call","params":{"name":"rmcp__test_sampling","arguments":{"prompt":"hi"}}}))
         .await;
-    let mut buf = String::new();
-    let request = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let chunk = resp.chunk().await.unwrap().expect("stream ended before the sampling request");
-            buf.push_str(&String::from_utf8_lossy(&chunk));
-            let (msgs, _) = test_support::client_parse_sse(&buf);
-            if let Some(m) = msgs.into_iter().find(|m| m["method"] == "sampling/createMessage") {
-                return m;
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let mut sse = test_support::SseReader::new(resp);
+    let request = sse.next_matching(|m| m["method"] == "sampling/createMessage").await;
     let id = request["id"].clone();
     assert!(id.as_str().unwrap().starts_with("w.0."), "server request id is rewritten: {id}");
     let answer = json!({"jsonrpc":"2.0","id":id,"result":{"role":"assistant","content":{"type":"text","text":"sampled by the test client"},"model":"test","stopReason":"endTurn"}});
     let r = c.post_raw(serde_json::to_vec(&answer).unwrap(), &[("mcp-protocol-version", "2025-11-25")]).await;
     assert_eq!(r.status, 202);
-    let result = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let (msgs, _) = test_support::client_parse_sse(&buf);
-            if let Some(m) = msgs.into_iter().find(|m| m["id"] == 77) {
-                return m;
-            }
-            let chunk = resp.chunk().await.unwrap().expect("stream ended before the result");
-            buf.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    })
-    .await
-    .unwrap();
+    let result = sse.next_matching(|m| m["id"] == 77).await;
     assert!(
         result["result"]["content"][0]["text"].as_str().unwrap().contains("sampled by the test client"),
         "{result}"
@@ -171,10 +149,7 @@ async fn a_stdio_backend_that_dies_is_restarted() {
         c.request("tools/call", json!({"name": "piped__echo", "arguments": {"message": "alive"}})).await
     };
     assert_eq!(call(c.clone()).await.result()["content"][0]["text"], "alive");
-    let pid = || {
-        let out = std::process::Command::new("pgrep").args(["-f", "marker-restart-7f3a"]).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
+    let pid = || test_support::pgrep("marker-restart-7f3a");
     let before = pid();
     assert!(!before.is_empty());
     let killed = std::process::Command::new("pkill").args(["-f", "marker-restart-7f3a"]).status().unwrap();
@@ -338,41 +313,19 @@ virtualServers:
     // client as a server-to-client request on the call's stream.
     let mut asker = McpClient::new(&format!("{}/mcp", w.base));
     asker.initialize(json!({"elicitation": {}})).await;
-    let mut resp = asker
+    let resp = asker
         .post_streaming(&json!({"jsonrpc": "2.0", "id": 41, "method": "tools/call",
             "params": {"name": "new__test_input_required_result_elicitation", "arguments": {}}}))
         .await;
-    let mut buf = String::new();
-    let ask = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let chunk = resp.chunk().await.unwrap().expect("stream ended before the elicitation request");
-            buf.push_str(&String::from_utf8_lossy(&chunk));
-            if let Some(m) =
-                test_support::client_parse_sse(&buf).0.into_iter().find(|m| m["method"] == "elicitation/create")
-            {
-                return m;
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let mut sse = test_support::SseReader::new(resp);
+    let ask = sse.next_matching(|m| m["method"] == "elicitation/create").await;
     assert!(ask["id"].as_str().unwrap().starts_with("wb."), "{ask}");
     let answer = json!({"jsonrpc": "2.0", "id": ask["id"], "result": {"action": "accept", "content": {"name": "Ada"}}});
     assert_eq!(
         asker.post_raw(serde_json::to_vec(&answer).unwrap(), &[("mcp-protocol-version", "2025-11-25")]).await.status,
         202
     );
-    let done = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if let Some(m) = test_support::client_parse_sse(&buf).0.into_iter().find(|m| m["id"] == 41) {
-                return m;
-            }
-            let chunk = resp.chunk().await.unwrap().expect("stream ended before the result");
-            buf.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    })
-    .await
-    .unwrap();
+    let done = sse.next_matching(|m| m["id"] == 41).await;
     assert!(done["result"]["content"][0]["text"].as_str().unwrap_or_default().contains("Ada"), "{done}");
 }
 
@@ -408,23 +361,11 @@ async fn a_client_cannot_answer_another_clients_request_on_a_shared_backend() {
     let mut attacker = McpClient::new(&format!("{}/mcp", w.base));
     attacker.initialize(json!({})).await;
     // The victim's call to the stdio (shared) backend asks the victim to sample.
-    let mut resp = victim
+    let resp = victim
         .post_streaming(&json!({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"piped__test_sampling","arguments":{"prompt":"mine"}}}))
         .await;
-    let mut buf = String::new();
-    let ask = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let chunk = resp.chunk().await.unwrap().expect("stream ended");
-            buf.push_str(&String::from_utf8_lossy(&chunk));
-            if let Some(m) =
-                test_support::client_parse_sse(&buf).0.into_iter().find(|m| m["method"] == "sampling/createMessage")
-            {
-                return m;
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let mut sse = test_support::SseReader::new(resp);
+    let ask = sse.next_matching(|m| m["method"] == "sampling/createMessage").await;
     // The attacker guesses the backend's small counters; none may land.
     for guess in 0..8 {
         for id in [json!(format!("w.1.{guess}")), json!(format!("w.1.\"{guess}\""))] {
@@ -434,17 +375,7 @@ async fn a_client_cannot_answer_another_clients_request_on_a_shared_backend() {
     }
     let answer = json!({"jsonrpc":"2.0","id": ask["id"],"result":{"role":"assistant","content":{"type":"text","text":"genuine"},"model":"m","stopReason":"endTurn"}});
     victim.post_raw(serde_json::to_vec(&answer).unwrap(), &[("mcp-protocol-version", "2025-11-25")]).await;
-    let done = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if let Some(m) = test_support::client_parse_sse(&buf).0.into_iter().find(|m| m["id"] == 9) {
-                return m;
-            }
-            let chunk = resp.chunk().await.unwrap().expect("stream ended before the result");
-            buf.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    })
-    .await
-    .unwrap();
+    let done = sse.next_matching(|m| m["id"] == 9).await;
     let text = done["result"]["content"][0]["text"].as_str().unwrap_or_default();
     assert!(text.contains("genuine") && !text.contains("spoofed"), "{done}");
 }

@@ -135,10 +135,7 @@ virtualServers:
 "#
     );
     let w = spawn_warden(&hung, &[]);
-    let alive = || {
-        let out = std::process::Command::new("pgrep").args(["-f", marker]).output().unwrap();
-        !String::from_utf8_lossy(&out.stdout).trim().is_empty()
-    };
+    let alive = || !test_support::pgrep(marker).is_empty();
     let mut started = false;
     for _ in 0..200 {
         if alive() {

@@ -19,7 +19,7 @@ pub use origin::origin_allowed;
 use crate::config::{Limits, Listener};
 use crate::error::{Body, json_response, rpc_error, status_only};
 use crate::mcp::jsonrpc::{Kind, Message, code};
-use crate::mcp::modern::validate::{ModernParams, validate_request};
+use crate::mcp::modern::validate::{ParamsView, validate_request};
 use crate::mcp::protocol::{MODERN, REMOVED_IN_MODERN, header, is_legacy_version};
 use crate::mcp::session::{SessionError, SessionSealer, SessionState};
 use crate::mcp::virtual_server::{Caller, Outcome, VirtualServer};
@@ -158,11 +158,10 @@ impl Front<'_> {
         // A borrowed look at the few params fields the front needs; the full
         // params are parsed only where they are used (modern validation,
         // initialize, routing).
-        let peek: ParamsPeek<'_> =
-            msg.params.as_deref().and_then(|p| serde_json::from_str(p.get()).ok()).unwrap_or_default();
+        let peek = ParamsView::parse(msg.params.as_deref()).unwrap_or_default();
         log.name = peek.name.as_deref().or(peek.uri.as_deref()).map(|s| s.chars().take(128).collect());
         let header_version = header_str(&req, header::PROTOCOL_VERSION);
-        let modern = peek.meta.is_some_and(|m| m.version.is_some())
+        let modern = peek.has_modern_version()
             || header_version.is_some_and(|v| !is_legacy_version(v))
             || (msg.method.as_deref() == Some("server/discover"));
         if modern {
@@ -188,7 +187,7 @@ impl Front<'_> {
             return status_only(StatusCode::ACCEPTED);
         }
         let method = msg.method.clone().unwrap_or_default();
-        let params = match ModernParams::parse(msg.params.as_deref()) {
+        let params = match ParamsView::parse(msg.params.as_deref()) {
             Ok(p) => p,
             Err(r) => {
                 let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
@@ -217,7 +216,7 @@ impl Front<'_> {
             .take(64)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let wants_logs = params.meta.as_ref().is_some_and(|m| m.log_level.is_some());
+        let wants_logs = params.wants_logs();
         drop(params);
         let caller = Caller::Modern { client_capabilities: caps, param_headers, wants_logs };
         let outcome = vs.handle(&caller, msg).await;
@@ -295,23 +294,6 @@ impl Front<'_> {
             Outcome::Stream(rx) => sse_response(rx),
         }
     }
-}
-
-/// The params fields the front end looks at, borrowed from the body.
-#[derive(Default, serde::Deserialize)]
-struct ParamsPeek<'a> {
-    #[serde(borrow, default)]
-    name: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow, default)]
-    uri: Option<std::borrow::Cow<'a, str>>,
-    #[serde(rename = "_meta", borrow, default)]
-    meta: Option<MetaPeek<'a>>,
-}
-
-#[derive(serde::Deserialize)]
-struct MetaPeek<'a> {
-    #[serde(rename = "io.modelcontextprotocol/protocolVersion", borrow, default)]
-    version: Option<std::borrow::Cow<'a, str>>,
 }
 
 /// A session id Warden cannot use.

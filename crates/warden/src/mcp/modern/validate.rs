@@ -32,10 +32,10 @@ fn reject(code: i64, message: &'static str) -> Rejection {
     Rejection { status: 400, code, message, data: None }
 }
 
-/// The parts of a modern request's params that validation and routing read,
-/// borrowed from the body (tool arguments are not parsed).
+/// The few params fields Warden routes, logs and validates on, borrowed from
+/// the body (tool arguments are not parsed). Used for both eras.
 #[derive(Debug, Default, serde::Deserialize)]
-pub struct ModernParams<'a> {
+pub struct ParamsView<'a> {
     /// `params.name` (tools/call, prompts/get).
     #[serde(borrow, default)]
     pub name: Option<Cow<'a, str>>,
@@ -44,32 +44,47 @@ pub struct ModernParams<'a> {
     pub uri: Option<Cow<'a, str>>,
     /// `params._meta`.
     #[serde(rename = "_meta", borrow, default)]
-    pub meta: Option<ModernMeta<'a>>,
+    pub meta: Option<MetaView<'a>>,
 }
 
 /// The `_meta` keys of a modern request.
 #[derive(Debug, Default, serde::Deserialize)]
-pub struct ModernMeta<'a> {
+pub struct MetaView<'a> {
     /// `io.modelcontextprotocol/protocolVersion`.
     #[serde(rename = "io.modelcontextprotocol/protocolVersion", borrow, default)]
     pub protocol_version: Option<Cow<'a, str>>,
     /// `io.modelcontextprotocol/clientCapabilities`, raw.
     #[serde(rename = "io.modelcontextprotocol/clientCapabilities", borrow, default)]
     pub client_capabilities: Option<&'a RawValue>,
-    /// `io.modelcontextprotocol/logLevel`.
+    /// `io.modelcontextprotocol/logLevel`, raw (only its presence as a string matters).
     #[serde(rename = "io.modelcontextprotocol/logLevel", borrow, default)]
-    pub log_level: Option<Cow<'a, str>>,
+    pub log_level: Option<&'a RawValue>,
 }
 
-impl ModernParams<'_> {
+impl ParamsView<'_> {
     /// Parses the view from raw params (absent params: all fields absent).
-    pub fn parse(raw: Option<&RawValue>) -> Result<ModernParams<'_>, Rejection> {
+    pub fn parse(raw: Option<&RawValue>) -> Result<ParamsView<'_>, Rejection> {
         match raw {
-            None => Ok(ModernParams::default()),
+            None => Ok(ParamsView::default()),
             Some(r) => {
                 serde_json::from_str(r.get()).map_err(|_| reject(code::INVALID_PARAMS, "params must be an object"))
             }
         }
+    }
+
+    /// `params.name` or `params.uri`, whichever `field` names.
+    pub fn named(&self, field: &str) -> Option<&str> {
+        if field == "name" { self.name.as_deref() } else { self.uri.as_deref() }
+    }
+
+    /// Whether `_meta` carries a modern protocol version.
+    pub fn has_modern_version(&self) -> bool {
+        self.meta.as_ref().is_some_and(|m| m.protocol_version.is_some())
+    }
+
+    /// Whether `_meta` asks for log messages.
+    pub fn wants_logs(&self) -> bool {
+        self.meta.as_ref().and_then(|m| m.log_level).is_some_and(|l| l.get().starts_with('"'))
     }
 
     /// Declared client capabilities as a JSON value (`{}` when absent).
@@ -83,7 +98,7 @@ impl ModernParams<'_> {
 }
 
 /// Checks a modern request's headers and `_meta` against its body.
-pub fn validate_request(headers: &HeaderMap, method: &str, params: &ModernParams<'_>) -> Result<(), Rejection> {
+pub fn validate_request(headers: &HeaderMap, method: &str, params: &ParamsView<'_>) -> Result<(), Rejection> {
     let Some(hv) = headers.get(header::PROTOCOL_VERSION) else {
         return Err(reject(code::HEADER_MISMATCH, "MCP-Protocol-Version header is required"));
     };
@@ -109,7 +124,7 @@ pub fn validate_request(headers: &HeaderMap, method: &str, params: &ModernParams
         _ => return Err(reject(code::HEADER_MISMATCH, "Mcp-Method header does not match the body")),
     }
     if let Some(field) = name_param(method) {
-        let body = if field == "name" { params.name.as_deref() } else { params.uri.as_deref() };
+        let body = params.named(field);
         let hdr = headers.get(header::NAME).and_then(|v| decode_header_value(v.as_bytes()));
         if body.is_none() || hdr.as_deref() != body {
             return Err(reject(code::HEADER_MISMATCH, "Mcp-Name header does not match the body"));

@@ -20,6 +20,7 @@ use super::{BackendEras, CallContext, Reply, UpstreamError};
 use crate::config::EraSetting;
 use crate::mcp::jsonrpc::{Id, Kind, Message, to_raw};
 use crate::mcp::modern::headers::encode_header_value;
+use crate::mcp::modern::validate::ParamsView;
 use crate::mcp::protocol::{
     LEGACY_LATEST, META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_PROTOCOL_VERSION, MODERN, gateway_client_info,
     header, name_param,
@@ -287,9 +288,10 @@ impl HttpUpstream {
                 if let Some(m) = &msg.method {
                     req = req.header(header::METHOD, m.as_str());
                     if let Some(field) = name_param(m)
-                        && let Some(v) = msg.params.as_ref().and_then(|p| peek_str(p.get(), field))
+                        && let Ok(view) = ParamsView::parse(msg.params.as_deref())
+                        && let Some(v) = view.named(field)
                     {
-                        req = req.header(header::NAME, encode_header_value(&v));
+                        req = req.header(header::NAME, encode_header_value(v));
                     }
                 }
             }
@@ -325,19 +327,6 @@ impl HttpUpstream {
             Err(e) => Err(UpstreamError::Protocol(e.to_string())),
         }
     }
-}
-
-/// `params.name` or `params.uri` without parsing the rest of the params.
-fn peek_str(raw: &str, field: &str) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Peek<'a> {
-        #[serde(borrow, default)]
-        name: Option<std::borrow::Cow<'a, str>>,
-        #[serde(borrow, default)]
-        uri: Option<std::borrow::Cow<'a, str>>,
-    }
-    let p: Peek<'_> = serde_json::from_str(raw).ok()?;
-    if field == "name" { p.name } else { p.uri }.map(|c| c.into_owned())
 }
 
 async fn read_bounded(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, UpstreamError> {

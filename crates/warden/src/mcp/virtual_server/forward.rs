@@ -171,13 +171,8 @@ impl VirtualServer {
             return None;
         }
         if method == "tools/call" {
-            #[derive(serde::Deserialize)]
-            struct Name<'a> {
-                #[serde(borrow)]
-                name: std::borrow::Cow<'a, str>,
-            }
-            let n: Name<'_> = serde_json::from_str(raw).ok()?;
-            if !self.config.curation.allows(&n.name) {
+            let view = crate::mcp::modern::validate::ParamsView::parse(msg.params.as_deref()).ok()?;
+            if !self.config.curation.allows(view.name.as_deref()?) {
                 return None;
             }
         }
