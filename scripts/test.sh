@@ -10,7 +10,8 @@
 # 4. runs the MCP conformance suite directly and through Warden, both eras, and fails if
 #    any scenario passing directly fails through Warden;
 # 5. runs the multiplexing end-to-end suite (three real servers + stdio, Inspector CLI,
-#    TypeScript and Python SDK clients).
+#    TypeScript and Python SDK clients);
+# 6. runs the OAuth end-to-end suite (oidc-provider, TypeScript SDK client, DPoP).
 # Ends with one line `suite: N passed, M failed` (N counts tests, scenarios and checks).
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -53,6 +54,11 @@ step "multiplexing end to end with real servers and SDK clients"
 if scripts/e2e-multiplex.sh 2>&1 | tee "$log_dir/e2e.txt"; then :; else status=1; fi
 grep -E "^e2e-multiplex:" "$log_dir/e2e.txt" > "$log_dir/e2e-results.txt" || echo "0 passed, 1 failed" > "$log_dir/e2e-results.txt"
 add_counts "$log_dir/e2e-results.txt"
+
+step "OAuth end to end: real OpenID provider, TypeScript SDK client, both eras and DPoP"
+if scripts/e2e-oauth.sh 2>&1 | tee "$log_dir/e2e-oauth.txt"; then :; else status=1; fi
+grep -E "^e2e-oauth:" "$log_dir/e2e-oauth.txt" > "$log_dir/e2e-oauth-results.txt" || echo "0 passed, 1 failed" > "$log_dir/e2e-oauth-results.txt"
+add_counts "$log_dir/e2e-oauth-results.txt"
 
 printf '\nsuite: %d passed, %d failed\n' "$passed" "$failed"
 if [[ $status -ne 0 || $failed -ne 0 ]]; then exit 1; fi

@@ -32,6 +32,9 @@ enum Command {
     Schema,
     /// Print the embedded default configuration.
     DefaultConfig,
+    /// Generate a new API key: prints the key (give it to the client) and the
+    /// `hash:` line for `auth.apiKeys` (the config never holds the key).
+    Apikey,
 }
 
 fn init_logging() {
@@ -62,6 +65,12 @@ fn main() -> ExitCode {
         }
         Command::DefaultConfig => {
             print!("{DEFAULT_CONFIG_YAML}");
+            ExitCode::SUCCESS
+        }
+        Command::Apikey => {
+            let (key, hash) = warden::auth::apikey::generate();
+            println!("key:  {key}");
+            println!("hash: {hash}");
             ExitCode::SUCCESS
         }
         Command::Validate { config } => match config::load_file(&config) {

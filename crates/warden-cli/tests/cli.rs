@@ -30,7 +30,11 @@ fn every_example_config_validates() {
         for part in text.split("${").skip(1) {
             let name: String = part.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
             if part[name.len()..].starts_with('}') {
-                let value = if name.ends_with("URL") { "http://127.0.0.1:3001/mcp" } else { "true" };
+                let value = if name.ends_with("URL") || name.ends_with("ISSUER") {
+                    "http://127.0.0.1:3001/mcp"
+                } else {
+                    "true"
+                };
                 cmd.env(&name, value);
             }
         }

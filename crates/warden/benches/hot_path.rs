@@ -173,6 +173,7 @@ fn session_state() -> SessionState {
             protocol_version: "2025-11-25".into(),
         }],
         client_capabilities: json!({"roots": {"listChanged": true}, "sampling": {}, "elicitation": {}}),
+        principal: "b3BhcXVlLWtleS0xNmI".into(),
     }
 }
 

@@ -5,6 +5,7 @@
 //! decode) → authorization → upstream credential → [`mcp::upstream`].
 
 pub mod admin;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod gateway;

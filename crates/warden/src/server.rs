@@ -73,7 +73,9 @@ pub async fn start(config: Config) -> Result<RunningGateway, StartError> {
         }
         listeners.push((l.name.clone(), bound.local_addr));
         let tls = match &l.tls {
-            Some(files) => Some(listener::tls::server_config(files, l.http1, l.http2).map_err(ListenError::from)?),
+            Some(files) => {
+                Some(listener::tls::server_config(files, l.http1, l.http2, gateway.http()).map_err(ListenError::from)?)
+            }
             None => None,
         };
         let settings = HttpSettings { http1: l.http1, http2: l.http2, tls, drain };

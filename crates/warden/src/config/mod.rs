@@ -1,9 +1,11 @@
 //! Configuration: raw serde structs → validated model; env expansion; schema.
 
+pub mod auth;
 mod env;
 mod load;
 mod model;
 mod raw;
+mod raw_auth;
 mod units;
 
 #[cfg(test)]

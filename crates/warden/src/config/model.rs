@@ -13,6 +13,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use http::{HeaderName, HeaderValue};
 use url::Url;
 
+use super::auth::{AuthSettings, ClientAuthSettings, validate_auth, validate_client_auth};
 use super::raw::{
     AccessLogOutput, EraSetting, HttpProtocol, HttpTransport, RawBackend, RawConfig, RawCuration, RawListener,
 };
@@ -81,6 +82,8 @@ pub struct TlsFiles {
     pub cert_file: PathBuf,
     /// Private key PEM.
     pub key_file: PathBuf,
+    /// Client-certificate verification (mTLS).
+    pub client_auth: Option<ClientAuthSettings>,
 }
 
 /// Session sealing settings.
@@ -131,6 +134,8 @@ pub struct VirtualServerConfig {
     pub curation: Curation,
     /// Instructions override.
     pub instructions: Option<String>,
+    /// Authentication (absent: everyone is anonymous).
+    pub auth: Option<Arc<AuthSettings>>,
 }
 
 /// A validated backend.
@@ -268,6 +273,7 @@ impl Config {
                 }
             }
             let curation = validate_curation(vs.curation.as_ref(), &format!("{at}.curation"), &mut p);
+            let auth = vs.auth.as_ref().map(|a| Arc::new(validate_auth(a, &format!("{at}.auth"), &mut p)));
             virtual_servers.push(Arc::new(VirtualServerConfig {
                 name: vs.name.clone(),
                 path,
@@ -275,6 +281,7 @@ impl Config {
                 backends,
                 curation,
                 instructions: vs.instructions.clone(),
+                auth,
             }));
         }
         if p.0.is_empty() {
@@ -293,10 +300,10 @@ impl Config {
 }
 
 #[derive(Default)]
-struct Problems(Vec<String>);
+pub(super) struct Problems(Vec<String>);
 
 impl Problems {
-    fn push(&mut self, path: impl AsRef<str>, msg: impl AsRef<str>) {
+    pub(super) fn push(&mut self, path: impl AsRef<str>, msg: impl AsRef<str>) {
         self.0.push(format!("{}: {}", path.as_ref(), msg.as_ref()));
     }
 }
@@ -340,7 +347,9 @@ fn validate_listeners(raw: &[RawListener], p: &mut Problems) -> Vec<Listener> {
                     p.push(format!("{at}.tls.{key}"), format!("file {file:?} does not exist"));
                 }
             }
-            TlsFiles { cert_file: t.cert_file.clone().into(), key_file: t.key_file.clone().into() }
+            let client_auth =
+                t.client_auth.as_ref().map(|c| validate_client_auth(c, &format!("{at}.tls.clientAuth"), p));
+            TlsFiles { cert_file: t.cert_file.clone().into(), key_file: t.key_file.clone().into(), client_auth }
         });
         let public_url = l.public_url.as_ref().and_then(|u| match Url::parse(u) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u),

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::raw_auth::{RawAuth, RawClientAuth};
 use super::units::{ByteSize, HumanDuration};
 
 /// The whole Warden configuration file.
@@ -93,6 +94,9 @@ pub struct RawTls {
     pub cert_file: String,
     /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1).
     pub key_file: String,
+    /// Verify client certificates (mTLS): CAs and SPIFFE trust domains.
+    #[serde(default)]
+    pub client_auth: Option<RawClientAuth>,
 }
 
 /// Admin listener.
@@ -159,6 +163,10 @@ pub struct RawVirtualServer {
     /// Text returned as `instructions` to clients; default merges the backends'.
     #[serde(default)]
     pub instructions: Option<String>,
+    /// Who may call: JWT access tokens, DPoP, SPIFFE workload identity, API keys.
+    /// Absent: no authentication (every caller is anonymous).
+    #[serde(default)]
+    pub auth: Option<RawAuth>,
 }
 
 /// One upstream MCP server. Exactly one of `url`, `stdio`, `builtin`.

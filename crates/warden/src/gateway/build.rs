@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use super::Runtime;
+use crate::auth::{AuthShared, Authenticator};
 use crate::config::{BackendConfig, BackendKind, Config};
 use crate::mcp::session::SessionSealer;
 use crate::mcp::upstream::Upstream;
@@ -81,6 +82,7 @@ pub fn runtime(
     old: Option<&Runtime>,
     http: &reqwest::Client,
     shutdown: &watch::Sender<bool>,
+    auth_shared: &AuthShared,
 ) -> Result<Runtime, BuildError> {
     let mut keep: HashMap<(String, String), (BackendConfig, Upstream)> = HashMap::new();
     if let Some(old) = old {
@@ -121,5 +123,7 @@ pub fn runtime(
             Arc::new(SessionSealer::new(config.sessions.key.as_deref(), config.sessions.max_lifetime))
         }
     };
-    Ok(Runtime { config: Arc::new(config.clone()), sealer, virtual_servers })
+    let authenticators =
+        config.virtual_servers.iter().map(|vs| Authenticator::build(vs, auth_shared, http).map(Arc::new)).collect();
+    Ok(Runtime { config: Arc::new(config.clone()), sealer, virtual_servers, authenticators })
 }

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 pub use build::BuildError;
 
+use crate::auth::{AuthShared, Authenticator};
 use crate::config::Config;
 use crate::mcp::session::SessionSealer;
 use crate::mcp::virtual_server::VirtualServer;
@@ -26,15 +27,27 @@ pub struct Runtime {
     pub sealer: Arc<SessionSealer>,
     /// Virtual servers with the listeners they are served on.
     pub virtual_servers: Vec<Arc<VirtualServer>>,
+    /// The authenticator of each virtual server (same order), if it has `auth`.
+    pub authenticators: Vec<Option<Arc<Authenticator>>>,
 }
 
 impl Runtime {
     /// The virtual server at `path` on `listener`.
     pub fn route(&self, listener: &str, path: &str) -> Option<&Arc<VirtualServer>> {
+        self.route_index(listener, path).map(|i| &self.virtual_servers[i])
+    }
+
+    /// The index of the virtual server at `path` on `listener`.
+    pub fn route_index(&self, listener: &str, path: &str) -> Option<usize> {
         let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
-        self.virtual_servers.iter().find(|vs| {
+        self.virtual_servers.iter().position(|vs| {
             vs.config.path == path && vs.config.listeners.as_ref().is_none_or(|ls| ls.iter().any(|l| l == listener))
         })
+    }
+
+    /// The authenticator of virtual server `index`.
+    pub fn authenticator(&self, index: usize) -> Option<&Arc<Authenticator>> {
+        self.authenticators.get(index).and_then(Option::as_ref)
     }
 }
 
@@ -44,6 +57,7 @@ pub struct Gateway {
     /// Metrics.
     pub metrics: Arc<Metrics>,
     http: reqwest::Client,
+    auth_shared: AuthShared,
     /// Turns true when listeners must stop accepting and drain.
     shutdown_tx: watch::Sender<bool>,
     /// Turns true when backends (child processes, channels) must stop: after
@@ -65,15 +79,22 @@ impl Gateway {
         let (backends_tx, _) = watch::channel(false);
         let http = build::http_client(&config)?;
         let metrics = Arc::new(Metrics::default());
-        let runtime = build::runtime(&config, None, &http, &backends_tx)?;
+        let auth_shared = AuthShared::default();
+        let runtime = build::runtime(&config, None, &http, &backends_tx, &auth_shared)?;
         Ok(Arc::new(Gateway {
             runtime: ArcSwap::from_pointee(runtime),
             metrics,
             http,
+            auth_shared,
             shutdown_tx,
             backends_tx,
             ready: AtomicBool::new(false),
         }))
+    }
+
+    /// The HTTP client for outbound calls (backends, JWKS, bundles).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// The current runtime.
@@ -129,9 +150,11 @@ impl Gateway {
         if old.config.listeners != config.listeners || old.config.admin_address != config.admin_address {
             tracing::warn!("listener or admin address changes take effect after a restart");
         }
-        let runtime = build::runtime(&config, Some(&old), &self.http, &self.backends_tx)?;
+        let runtime = build::runtime(&config, Some(&old), &self.http, &self.backends_tx, &self.auth_shared)?;
         let fresh: Vec<_> = runtime.virtual_servers.clone();
         self.runtime.store(Arc::new(runtime));
+        drop(old);
+        self.auth_shared.retain_used();
         futures::future::join_all(fresh.iter().map(|vs| vs.probe_all())).await;
         self.update_backend_gauges();
         self.ready.store(true, Ordering::Relaxed);

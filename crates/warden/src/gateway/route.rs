@@ -1,20 +1,24 @@
-//! The request path of the main listeners: find the virtual server, then the
-//! stages in order. Stages later issues fill in are marked where they go.
+//! The request path of the main listeners: discovery documents, then find the
+//! virtual server, then the stages in order. Stages later issues fill in are
+//! marked where they go.
 //!
 //! ```text
-//! listener → TLS → [authentication] → [rate limit] → MCP decode (front)
+//! listener → TLS → authentication → [rate limit] → MCP decode (front,
+//!          with the scope check once the method is known)
 //!          → [authorization] → [upstream credential] → upstream
 //! ```
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
 
-use super::Gateway;
+use super::{Gateway, Runtime};
+use crate::auth::metadata::{AS_SEGMENT, ASM_PREFIX, PRM_PREFIX};
+use crate::auth::{ConnInfo, RequestFacts};
 use crate::config::Listener;
-use crate::error::{Body, rpc_error};
-use crate::mcp::front::Front;
+use crate::error::{Body, json_response, rpc_error, status_only};
+use crate::mcp::front::{AuthGate, Front};
 use crate::mcp::jsonrpc::code;
 use crate::telemetry::AccessRecord;
 
@@ -27,16 +31,40 @@ impl Gateway {
     {
         let mut log = AccessRecord::new(&listener.name, req.method().as_str(), req.uri().path());
         let rt = self.runtime();
-        let resp = match rt.route(&listener.name, req.uri().path()) {
+        let path = req.uri().path();
+        if path.starts_with("/.well-known/") || path.contains(AS_SEGMENT) {
+            let resp = well_known(&rt, listener, req.method(), path);
+            log.outcome = if resp.status().is_success() { "metadata" } else { "no_route" };
+            log.status = resp.status().as_u16();
+            log.emit(rt.config.access_log);
+            return resp;
+        }
+        let resp = match rt.route_index(&listener.name, path) {
             None => {
                 log.outcome = "no_route";
                 rpc_error(StatusCode::NOT_FOUND, None, code::INVALID_REQUEST, "No MCP endpoint at this path", None)
             }
-            Some(vs) => {
+            Some(i) => {
+                let vs = &rt.virtual_servers[i];
                 log.virtual_server = Some(vs.config.name.clone());
-                // Stage: authentication (issue: front-door identity) goes here.
+                // Stage: authentication (headers and connection only; the
+                // scope check runs in the front once the method is known).
+                let gate = match rt.authenticator(i) {
+                    None => AuthGate::open(),
+                    Some(auth) => {
+                        let conn = req.extensions().get::<Arc<ConnInfo>>().cloned();
+                        let facts = RequestFacts {
+                            headers: req.headers(),
+                            method: req.method(),
+                            conn: conn.as_deref(),
+                            listener,
+                        };
+                        let result = auth.authenticate(&facts).await;
+                        AuthGate::new(auth.clone(), listener, result)
+                    }
+                };
                 // Stage: rate limiting goes here.
-                let front = Front { listener, sealer: &rt.sealer, limits: &rt.config.limits };
+                let front = Front { listener, sealer: &rt.sealer, limits: &rt.config.limits, gate: &gate };
                 let resp = front.serve(vs, req, &mut log).await;
                 log.backend = log.name.as_deref().and_then(|n| vs.backend_for(log.method.as_deref(), n));
                 resp
@@ -50,4 +78,62 @@ impl Gateway {
         log.emit(rt.config.access_log);
         resp
     }
+}
+
+/// Metadata documents: Protected Resource Metadata per virtual server (and
+/// the root form when one virtual server on the listener has `auth`), and
+/// authorization-server metadata Warden serves for OIDC-only issuers.
+fn well_known(rt: &Runtime, listener: &Listener, method: &Method, path: &str) -> Response<Body> {
+    if method == Method::OPTIONS {
+        let mut r = status_only(StatusCode::NO_CONTENT);
+        cors(&mut r);
+        r.headers_mut().insert("access-control-allow-methods", HeaderValue::from_static("GET, OPTIONS"));
+        r.headers_mut().insert("access-control-allow-headers", HeaderValue::from_static("*"));
+        return r;
+    }
+    if method != Method::GET && method != Method::HEAD {
+        return status_only(StatusCode::METHOD_NOT_ALLOWED);
+    }
+    let doc = if let Some(rest) = path.strip_prefix(PRM_PREFIX) {
+        let auth = if rest.is_empty() || rest == "/" {
+            // Root form: only when it is unambiguous.
+            let mut with_auth = (0..rt.virtual_servers.len())
+                .filter(|i| rt.route_index(&listener.name, &rt.virtual_servers[*i].config.path) == Some(*i))
+                .filter_map(|i| rt.authenticator(i));
+            match (with_auth.next(), with_auth.next()) {
+                (Some(a), None) => Some(a),
+                _ => None,
+            }
+        } else {
+            rt.route_index(&listener.name, rest).and_then(|i| rt.authenticator(i))
+        };
+        auth.map(|a| crate::auth::metadata::protected_resource(a, listener))
+    } else {
+        // `/.well-known/oauth-authorization-server/<vs>/authorization-server/N`,
+        // `/.well-known/openid-configuration/<same>` or `<vs>/authorization-server/N/.well-known/openid-configuration`.
+        let rest = path
+            .strip_prefix(ASM_PREFIX)
+            .or_else(|| path.strip_prefix("/.well-known/openid-configuration"))
+            .or_else(|| path.strip_suffix("/.well-known/openid-configuration"))
+            .unwrap_or("");
+        rest.split_once(AS_SEGMENT).and_then(|(vs_path, n)| {
+            let index: usize = n.parse().ok()?;
+            let i = rt.route_index(&listener.name, vs_path)?;
+            let auth = rt.authenticator(i).filter(|a| a.settings.serve_as_metadata)?;
+            crate::auth::metadata::authorization_server(auth, listener, index)
+        })
+    };
+    match doc {
+        Some(d) => {
+            let mut r = json_response(StatusCode::OK, serde_json::to_vec(&d).unwrap_or_default());
+            cors(&mut r);
+            r.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+            r
+        }
+        None => status_only(StatusCode::NOT_FOUND),
+    }
+}
+
+fn cors(r: &mut Response<Body>) {
+    r.headers_mut().insert("access-control-allow-origin", HeaderValue::from_static("*"));
 }

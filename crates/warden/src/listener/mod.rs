@@ -1,6 +1,7 @@
 //! Accepting connections: TCP (with `TCP_NODELAY`), optional TLS, HTTP/1.1
 //! and HTTP/2, and graceful draining at shutdown.
 
+mod mtls;
 pub mod tls;
 
 use std::future::Future;
@@ -16,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+use crate::auth::ConnInfo;
 use crate::error::Body;
 
 /// Why a listener could not start.
@@ -88,12 +90,18 @@ where
             builder = builder.http2_only();
         }
         let h = handler.clone();
-        let svc = service_fn(move |req| {
+        // Every request carries the facts of its connection (peer, client certificate).
+        let make_svc = move |info: Arc<ConnInfo>| {
             let h = h.clone();
-            async move { Ok::<_, std::convert::Infallible>(h(req).await) }
-        });
+            service_fn(move |mut req: hyper::Request<Incoming>| {
+                let h = h.clone();
+                req.extensions_mut().insert(info.clone());
+                async move { Ok::<_, std::convert::Infallible>(h(req).await) }
+            })
+        };
         match &tls {
             None => {
+                let svc = make_svc(Arc::new(ConnInfo { peer: Some(peer), client_cert: None }));
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
@@ -114,6 +122,7 @@ where
                         }
                         Err(_) => return,
                     };
+                    let svc = make_svc(Arc::new(crate::auth::conn::from_tls(peer, stream.get_ref().1)));
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
                     if let Err(e) = watcher.watch(conn).await {
                         debug!(%peer, error = %e, "connection ended with an error");

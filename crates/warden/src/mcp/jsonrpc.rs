@@ -22,6 +22,10 @@ pub mod code {
     pub const INTERNAL_ERROR: i64 = -32603;
     /// MCP: resource not found.
     pub const RESOURCE_NOT_FOUND: i64 = -32002;
+    /// Warden: authentication required or failed (HTTP 401 carries the challenge).
+    pub const UNAUTHORIZED: i64 = -32001;
+    /// Warden: authenticated but not allowed (HTTP 403).
+    pub const FORBIDDEN: i64 = -32003;
     /// Warden: the backend failed, timed out or is unreachable.
     pub const BACKEND_ERROR: i64 = -32010;
     /// MCP 2026-07-28: HTTP headers disagree with the body.

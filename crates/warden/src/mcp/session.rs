@@ -57,6 +57,9 @@ pub struct SessionState {
     /// opened later.
     #[serde(rename = "cc", default)]
     pub client_capabilities: serde_json::Value,
+    /// The principal that opened the session ([`crate::auth::Principal::binding_key`]).
+    #[serde(rename = "p", default)]
+    pub principal: String,
 }
 
 impl SessionState {

@@ -55,6 +55,7 @@ fn state() -> SessionState {
             protocol_version: "2025-06-18".into(),
         }],
         client_capabilities: serde_json::json!({"sampling": {}}),
+        principal: "p".into(),
     }
 }
 

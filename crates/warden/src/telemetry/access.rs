@@ -85,6 +85,9 @@ pub struct AccessRecord {
     /// Backend the request was routed to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<String>,
+    /// The authenticated principal: kind, subject and agent (never a credential).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
     /// HTTP status.
     pub status: u16,
     /// `ok` or a short reason.
@@ -108,6 +111,7 @@ impl AccessRecord {
             method: None,
             name: None,
             backend: None,
+            principal: None,
             status: 0,
             outcome: "ok",
             duration_ms: 0.0,

@@ -4,6 +4,7 @@
 //! Stages, in order: Origin/Host check → method → body limit → envelope →
 //! era → (legacy) session or (modern) header validation → virtual server.
 
+mod gate;
 mod origin;
 pub mod sse;
 
@@ -14,8 +15,10 @@ use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use serde_json::{Map, Value};
 
+pub use gate::AuthGate;
 pub use origin::origin_allowed;
 
+use crate::auth::Principal;
 use crate::config::{Limits, Listener};
 use crate::error::{Body, json_response, rpc_error, status_only};
 use crate::mcp::jsonrpc::{Kind, Message, code};
@@ -33,6 +36,8 @@ pub struct Front<'a> {
     pub sealer: &'a SessionSealer,
     /// Limits.
     pub limits: &'a Limits,
+    /// Authentication result.
+    pub gate: &'a AuthGate,
 }
 
 fn header_str<'a, B>(req: &'a Request<B>, name: &str) -> Option<&'a str> {
@@ -74,10 +79,17 @@ impl Front<'_> {
 
     /// The sealed session named by `Mcp-Session-Id`. `Err` means "unknown
     /// session" (forged, expired, or for another virtual server): 404.
-    fn session<B>(&self, vs: &VirtualServer, req: &Request<B>) -> Result<Option<Arc<SessionState>>, UnknownSession> {
+    /// A session belongs to the principal that opened it: another principal
+    /// presenting its id gets the same 404 as for a forged one.
+    fn session<B>(
+        &self,
+        vs: &VirtualServer,
+        req: &Request<B>,
+        principal: &Principal,
+    ) -> Result<Option<Arc<SessionState>>, UnknownSession> {
         let Some(id) = header_str(req, header::SESSION_ID) else { return Ok(None) };
         match self.sealer.open(id) {
-            Ok(s) if s.virtual_server == vs.config.name => Ok(Some(s)),
+            Ok(s) if s.virtual_server == vs.config.name && s.principal == principal.binding_key() => Ok(Some(s)),
             Ok(_)
             | Err(SessionError::Malformed | SessionError::Forged | SessionError::Expired | SessionError::Ended) => {
                 Err(UnknownSession)
@@ -87,8 +99,12 @@ impl Front<'_> {
 
     async fn get<B>(&self, vs: &VirtualServer, req: &Request<B>, log: &mut AccessRecord) -> Response<Body> {
         log.method = Some("GET stream".into());
+        let principal = match self.gate.admit(self.listener, None, None, None, log) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
         let modern = header_str(req, header::PROTOCOL_VERSION) == Some(MODERN);
-        let state = match self.session(vs, req) {
+        let state = match self.session(vs, req, &principal) {
             Ok(Some(s)) if !modern => s,
             Ok(_) => return method_not_allowed(),
             Err(r) => return r.response(),
@@ -104,7 +120,11 @@ impl Front<'_> {
 
     async fn delete<B>(&self, vs: &VirtualServer, req: &Request<B>, log: &mut AccessRecord) -> Response<Body> {
         log.method = Some("DELETE session".into());
-        match self.session(vs, req) {
+        let principal = match self.gate.admit(self.listener, None, None, None, log) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        match self.session(vs, req, &principal) {
             Ok(Some(s)) => {
                 self.sealer.end(&s);
                 vs.end_session(&s).await;
@@ -131,10 +151,21 @@ impl Front<'_> {
             );
         }
         let (parts, body) = req.into_parts();
-        let limit = usize::try_from(self.limits.max_request_body).unwrap_or(usize::MAX);
+        let mut limit = usize::try_from(self.limits.max_request_body).unwrap_or(usize::MAX);
+        if self.gate.failed() {
+            // A refused caller's body is read only to answer with its id.
+            limit = limit.min(gate::UNAUTHENTICATED_BODY_LIMIT as usize);
+        }
         let bytes = match Limited::new(body, limit).collect().await {
             Ok(c) => c.to_bytes(),
             Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+                if self.gate.failed() {
+                    return self
+                        .gate
+                        .admit(self.listener, None, None, None, log)
+                        .err()
+                        .unwrap_or_else(|| status_only(StatusCode::UNAUTHORIZED));
+                }
                 log.outcome = "body_too_large";
                 return rpc_error(
                     StatusCode::PAYLOAD_TOO_LARGE,
@@ -148,6 +179,13 @@ impl Front<'_> {
         };
         let msg = match Message::parse(&bytes) {
             Ok(m) => m,
+            Err(_) if self.gate.failed() => {
+                return self
+                    .gate
+                    .admit(self.listener, None, None, None, log)
+                    .err()
+                    .unwrap_or_else(|| status_only(StatusCode::UNAUTHORIZED));
+            }
             Err(e) => {
                 log.outcome = "invalid_jsonrpc";
                 return rpc_error(StatusCode::BAD_REQUEST, None, e.code(), "Invalid JSON-RPC message", None);
@@ -160,16 +198,21 @@ impl Front<'_> {
         // initialize, routing).
         let peek = ParamsView::parse(msg.params.as_deref()).unwrap_or_default();
         log.name = peek.name.as_deref().or(peek.uri.as_deref()).map(|s| s.chars().take(128).collect());
+        let principal =
+            match self.gate.admit(self.listener, msg.method.as_deref(), peek.name.as_deref(), msg.id.clone(), log) {
+                Ok(p) => p,
+                Err(r) => return r,
+            };
         let header_version = header_str(&req, header::PROTOCOL_VERSION);
         let modern = peek.has_modern_version()
             || header_version.is_some_and(|v| !is_legacy_version(v))
             || (msg.method.as_deref() == Some("server/discover"));
         if modern {
             log.era = "modern";
-            self.post_modern(vs, &req, msg, log).await
+            self.post_modern(vs, &req, msg, &principal, log).await
         } else {
             log.era = "legacy";
-            self.post_legacy(vs, &req, msg, log).await
+            self.post_legacy(vs, &req, msg, &principal, log).await
         }
     }
 
@@ -178,6 +221,7 @@ impl Front<'_> {
         vs: &Arc<VirtualServer>,
         req: &Request<()>,
         msg: Message,
+        principal: &Principal,
         log: &mut AccessRecord,
     ) -> Response<Body> {
         let kind = msg.kind().ok();
@@ -218,7 +262,8 @@ impl Front<'_> {
             .collect();
         let wants_logs = params.wants_logs();
         drop(params);
-        let caller = Caller::Modern { client_capabilities: caps, param_headers, wants_logs };
+        let caller =
+            Caller::Modern { client_capabilities: caps, param_headers, wants_logs, principal: principal.binding_key() };
         let outcome = vs.handle(&caller, msg).await;
         self.respond(outcome, true, log)
     }
@@ -228,11 +273,13 @@ impl Front<'_> {
         vs: &Arc<VirtualServer>,
         req: &Request<()>,
         msg: Message,
+        principal: &Principal,
         log: &mut AccessRecord,
     ) -> Response<Body> {
         if msg.method.as_deref() == Some("initialize") && msg.kind().ok() == Some(Kind::Request) {
             let params: Map<String, Value> = msg.params_object().unwrap_or_default();
-            let (state, result) = vs.initialize(&params).await;
+            let (mut state, result) = vs.initialize(&params).await;
+            state.principal = principal.binding_key();
             let sid = self.sealer.seal(&state);
             let body = match crate::mcp::jsonrpc::to_raw(&result) {
                 Some(r) => Message::response(msg.id, r).to_bytes(),
@@ -255,7 +302,7 @@ impl Front<'_> {
                 None,
             );
         }
-        let state = match self.session(vs, req) {
+        let state = match self.session(vs, req, principal) {
             Ok(Some(s)) => s,
             Ok(None) => {
                 log.outcome = "missing_session";

@@ -46,6 +46,8 @@ pub(super) struct Parked {
     tx: mpsc::Sender<Resume>,
     method: String,
     name: Option<String>,
+    /// The principal that made the call: nobody else can resume it.
+    principal: String,
 }
 
 /// Parked calls by state token.
@@ -104,7 +106,15 @@ impl Relay {
                 let mut parked = self.parked.lock();
                 let full = parked.len() >= MAX_PARKED;
                 if !full {
-                    parked.insert(token.clone(), Parked { tx: rtx, method: self.method.clone(), name: name.clone() });
+                    parked.insert(
+                        token.clone(),
+                        Parked {
+                            tx: rtx,
+                            method: self.method.clone(),
+                            name: name.clone(),
+                            principal: self.principal.clone(),
+                        },
+                    );
                 }
                 full
             };
@@ -174,12 +184,17 @@ impl VirtualServer {
         msg: &Message,
         params: &Map<String, Value>,
         token: &str,
+        principal: &str,
     ) -> Result<Outcome, RouteError> {
         let method = msg.method.clone().unwrap_or_default();
         let sender = {
             let parked = self.parked.lock();
             match parked.get(token) {
-                Some(p) if p.method == method && (p.name.is_none() || p.name == call_name(params)) => {
+                Some(p)
+                    if p.method == method
+                        && p.principal == principal
+                        && (p.name.is_none() || p.name == call_name(params)) =>
+                {
                     Some(p.tx.clone())
                 }
                 _ => None,

@@ -52,7 +52,7 @@ impl VirtualServer {
             && token.starts_with(super::bridge::STATE_PREFIX)
         {
             let token = token.to_string();
-            return self.resume_parked(&msg, &params, &token).await;
+            return self.resume_parked(&msg, &params, &token, caller.principal_key()).await;
         }
         let naming = self.naming;
         let backend = match method.as_str() {
@@ -233,6 +233,7 @@ impl VirtualServer {
             },
             parked: self.parked.clone(),
             awaiting: self.awaiting.clone(),
+            principal: caller.principal_key().to_string(),
             request: sent,
             method: method.to_string(),
             client_id: client_id.clone(),
@@ -328,6 +329,8 @@ pub(super) struct Relay {
     pub(super) parked: super::bridge::ParkedCalls,
     /// Calls waiting for a legacy client's answers to bridged input requests.
     pub(super) awaiting: super::ask_client::AwaitingAnswers,
+    /// Binding key of the caller's principal (a parked call resumes only for it).
+    pub(super) principal: String,
     /// The request as sent upstream (retried with `inputResponses`).
     pub(super) request: Message,
     pub(super) method: String,

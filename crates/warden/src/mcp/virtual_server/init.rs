@@ -99,6 +99,7 @@ impl VirtualServer {
             issued_at: now_secs(),
             backends: sessions,
             client_capabilities: caps,
+            principal: String::new(),
         };
         (state, result)
     }

@@ -50,10 +50,21 @@ pub enum Caller {
         /// Whether `_meta` asked for log messages (`io.modelcontextprotocol/logLevel`);
         /// without it no `notifications/message` may reach the client.
         wants_logs: bool,
+        /// The principal's binding key: state handles (parked calls) issued
+        /// to this caller are honoured only for the same principal.
+        principal: String,
     },
 }
 
 impl Caller {
+    /// The binding key of the principal making the call.
+    pub fn principal_key(&self) -> &str {
+        match self {
+            Caller::Legacy(state) => &state.principal,
+            Caller::Modern { principal, .. } => principal,
+        }
+    }
+
     /// Whether results must be decorated for the modern era.
     pub fn is_modern(&self) -> bool {
         matches!(self, Caller::Modern { .. })

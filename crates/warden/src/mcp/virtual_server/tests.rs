@@ -99,6 +99,7 @@ fn shared_subscriptions_are_counted_per_uri() {
         backends: vec![],
         curation: Curation::default(),
         instructions: None,
+        auth: None,
     });
     let vs = super::VirtualServer::new(cfg, vec![]);
     let sub = |s: &str, m: &str| vs.track_shared_subscription(s, 0, m, "x+test://a");

@@ -1,0 +1,402 @@
+//! Front-door identity: who is calling. Every request that reaches an MCP
+//! endpoint is turned into one typed [`Principal`] here, from a JWT access
+//! token (optionally DPoP- or mTLS-bound), an X.509-SVID on the connection, a
+//! JWT-SVID, or an API key. Later stages read the principal; nothing
+//! downstream parses a token again.
+//!
+//! Order of checks for one request: credential headers well-formed (one
+//! `Authorization`, at most one `DPoP`, not two kinds of credential) →
+//! the credential (token / API key / connection SVID) → its binding (DPoP
+//! proof and `cnf.jkt`, or `cnf.x5t#S256` against the client certificate)
+//! → the workload on the connection, if any. Scopes are checked once the
+//! JSON-RPC method is known ([`Authenticator::admit`]).
+
+pub mod apikey;
+pub mod challenge;
+pub mod conn;
+pub mod dpop;
+pub mod jwks;
+pub mod jwt;
+pub mod metadata;
+pub mod principal;
+pub mod spiffe;
+pub mod svid_trust;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use http::{HeaderMap, Method};
+use serde_json::Value;
+use tracing::debug;
+
+pub use challenge::{ChallengeInfo, Failure};
+pub use conn::ConnInfo;
+pub use principal::{AgentIdentity, AuthMethod, Binding, Principal, PrincipalKind};
+
+use self::apikey::ApiKeyStore;
+use self::dpop::{DpopError, DpopVerifier, cnf_jkt, cnf_x5t};
+use self::jwks::KeyStore;
+use self::jwt::{JwtProvider, TokenError};
+use self::svid_trust::SvidTrust;
+use crate::config::auth::{AuthMode, AuthSettings, DpopMode};
+use crate::config::{Listener, VirtualServerConfig};
+
+/// The authenticator of one virtual server.
+pub struct Authenticator {
+    /// Settings.
+    pub settings: Arc<AuthSettings>,
+    /// Virtual server path.
+    path: String,
+    providers: Vec<JwtProvider>,
+    dpop: Option<DpopVerifier>,
+    api_keys: ApiKeyStore,
+    svid: Option<Arc<SvidTrust>>,
+}
+
+/// Shared state that survives reloads: key stores by issuer and key source.
+#[derive(Default)]
+pub struct AuthShared {
+    key_stores: parking_lot::Mutex<HashMap<String, Arc<KeyStore>>>,
+    svid_trust: parking_lot::Mutex<HashMap<String, Arc<SvidTrust>>>,
+}
+
+impl AuthShared {
+    fn key_store(&self, p: &crate::config::auth::JwtProviderSettings, http: &reqwest::Client) -> Arc<KeyStore> {
+        let id = format!("{}|{:?}|{:?}|{:?}", p.issuer, p.keys, p.refresh_interval, p.min_refetch_interval);
+        let mut map = self.key_stores.lock();
+        map.entry(id)
+            .or_insert_with(|| {
+                let ks =
+                    KeyStore::new(&p.issuer, p.keys.clone(), http.clone(), p.refresh_interval, p.min_refetch_interval);
+                ks.start();
+                ks
+            })
+            .clone()
+    }
+
+    /// Drops stores no runtime uses any more (their refresh tasks end).
+    pub fn retain_used(&self) {
+        self.key_stores.lock().retain(|_, ks| Arc::strong_count(ks) > 1);
+        self.svid_trust.lock().retain(|_, t| Arc::strong_count(t) > 1);
+    }
+}
+
+/// The facts about one request authentication looks at.
+pub struct RequestFacts<'a> {
+    /// Headers.
+    pub headers: &'a HeaderMap,
+    /// HTTP method.
+    pub method: &'a Method,
+    /// The connection.
+    pub conn: Option<&'a ConnInfo>,
+    /// The listener.
+    pub listener: &'a Listener,
+}
+
+fn one_header<'a>(h: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, Failure> {
+    let mut it = h.get_all(name).iter();
+    let first = it.next();
+    if it.next().is_some() {
+        return Err(Failure::BadRequest("More than one credential header"));
+    }
+    match first {
+        None => Ok(None),
+        Some(v) => v.to_str().map(Some).map_err(|_| Failure::BadRequest("Malformed credential header")),
+    }
+}
+
+enum Scheme {
+    Bearer,
+    Dpop,
+}
+
+impl Authenticator {
+    /// Builds the authenticator of `vs` (None when `vs` has no `auth`).
+    pub fn build(vs: &VirtualServerConfig, shared: &AuthShared, http: &reqwest::Client) -> Option<Authenticator> {
+        let settings = vs.auth.clone()?;
+        let providers =
+            settings.jwt.iter().map(|p| JwtProvider::new(p.clone(), shared.key_store(p, http))).collect::<Vec<_>>();
+        let dpop = (settings.dpop.mode != DpopMode::Off).then(|| {
+            // Nonces are keyed per process; replicas behind one balancer
+            // answer `use_dpop_nonce` once for a nonce another minted.
+            let mut secret = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret);
+            DpopVerifier::new(settings.dpop.clone(), &secret)
+        });
+        let svid = settings.spiffe.as_ref().filter(|s| !s.trust_domains.is_empty()).map(|s| {
+            let id = format!("{:?}", s.trust_domains);
+            shared.svid_trust.lock().entry(id).or_insert_with(|| SvidTrust::start(&s.trust_domains, http)).clone()
+        });
+        Some(Authenticator {
+            api_keys: ApiKeyStore::new(&settings.api_keys),
+            settings,
+            path: vs.path.clone(),
+            providers,
+            dpop,
+            svid,
+        })
+    }
+
+    /// The canonical resource URL of this virtual server on `listener`.
+    pub fn resource_url(&self, listener: &Listener) -> String {
+        match &self.settings.resource {
+            Some(r) => r.clone(),
+            None => format!("{}{}", listener.base_url(), self.path),
+        }
+    }
+
+    /// The Protected Resource Metadata URL (RFC 9728 §3.1: path-inserted).
+    pub fn metadata_url(&self, listener: &Listener) -> String {
+        metadata::prm_url(&self.resource_url(listener))
+    }
+
+    /// Challenge parameters for `listener`, asking for `scopes`.
+    pub fn challenge_info(&self, listener: &Listener, scopes: &[String]) -> ChallengeInfo {
+        let scope = if scopes.is_empty() { &self.settings.scopes.supported } else { scopes };
+        ChallengeInfo {
+            resource_metadata: self.metadata_url(listener),
+            scope: (!scope.is_empty()).then(|| scope.join(" ")),
+            bearer: self.settings.dpop.mode != DpopMode::Required,
+            dpop_algs: self.dpop.as_ref().map(DpopVerifier::algorithms),
+            dpop_nonce: self.dpop.as_ref().filter(|d| d.nonces()).map(DpopVerifier::current_nonce),
+        }
+    }
+
+    /// Accepted JWT providers (for metadata).
+    pub fn providers(&self) -> &[JwtProvider] {
+        &self.providers
+    }
+
+    /// Whether DPoP is accepted, and its algorithms.
+    pub fn dpop_algs(&self) -> Option<Vec<String>> {
+        self.dpop.as_ref().map(|d| d.algorithms().split(' ').map(str::to_string).collect())
+    }
+
+    /// Authenticates a request from its headers and connection.
+    pub async fn authenticate(&self, f: &RequestFacts<'_>) -> Result<Principal, Failure> {
+        let authz = one_header(f.headers, "authorization")?;
+        let proof = one_header(f.headers, "dpop")?;
+        let api_key = one_header(f.headers, self.settings.api_key_header.as_str())?;
+        if authz.is_some() && api_key.is_some() {
+            return Err(Failure::BadRequest("Send one credential, not two"));
+        }
+        let cert = f.conn.and_then(|c| c.client_cert.as_deref());
+        let workload = self.workload(cert)?;
+        let mut principal = if let Some(a) = authz {
+            let (scheme, token) = parse_authorization(a)?;
+            self.token(scheme, token, proof, f, cert).await?
+        } else if let Some(k) = api_key {
+            if self.api_keys.is_empty() {
+                return Err(Failure::InvalidToken);
+            }
+            self.api_keys.authenticate(k).map_err(|e| {
+                debug!(error = %e, "API key refused");
+                Failure::InvalidToken
+            })?
+        } else if let Some(w) = &workload {
+            w.clone()
+        } else if self.settings.mode == AuthMode::Optional {
+            Principal::anonymous()
+        } else {
+            return Err(Failure::Missing);
+        };
+        if self.settings.require_bound_tokens
+            && principal.binding == Binding::None
+            && matches!(principal.method, AuthMethod::Jwt { .. })
+        {
+            debug!("bearer token refused: bound tokens required");
+            return Err(Failure::InvalidToken);
+        }
+        if let Some(w) = workload
+            && principal.method != AuthMethod::X509Svid
+        {
+            // A token (or key) over an mTLS connection of a workload: the
+            // workload is the agent acting for the token's subject.
+            principal.workload = Some(w.subject.clone());
+            if principal.agent.is_none() {
+                principal.agent = Some(AgentIdentity { id: w.subject, source: "workload" });
+            }
+        }
+        Ok(principal)
+    }
+
+    /// The workload principal of the connection's X.509-SVID, if accepted here.
+    fn workload(&self, cert: Option<&conn::ClientCert>) -> Result<Option<Principal>, Failure> {
+        let Some(spiffe) = self.settings.spiffe.as_ref().filter(|s| s.x509) else { return Ok(None) };
+        let Some(svid) = cert.and_then(|c| c.spiffe.as_ref()) else { return Ok(None) };
+        let id = svid.as_ref().map_err(|e| {
+            debug!(error = %e, "client certificate is not a valid X.509-SVID");
+            Failure::InvalidToken
+        })?;
+        let td = id.trim_start_matches("spiffe://").split('/').next().unwrap_or("");
+        if spiffe.allowed_trust_domains.as_ref().is_some_and(|a| !a.iter().any(|x| x == td)) {
+            debug!(spiffe_id = %id, "trust domain not allowed on this virtual server");
+            return Err(Failure::Forbidden);
+        }
+        let mut p = Principal::anonymous();
+        p.kind = PrincipalKind::Workload;
+        p.subject = id.clone();
+        p.issuer = Some(format!("spiffe://{td}"));
+        p.workload = Some(id.clone());
+        p.method = AuthMethod::X509Svid;
+        if let Some(c) = cert {
+            p.binding = Binding::Mtls { x5t_s256: c.x5t_s256.clone() };
+        }
+        Ok(Some(p))
+    }
+
+    async fn token(
+        &self,
+        scheme: Scheme,
+        token: &str,
+        proof: Option<&str>,
+        f: &RequestFacts<'_>,
+        cert: Option<&conn::ClientCert>,
+    ) -> Result<Principal, Failure> {
+        let resource = self.resource_url(f.listener);
+        let header = jsonwebtoken::decode_header(token).map_err(|e| {
+            debug!(error = %e, "token is not a usable JWT");
+            Failure::InvalidToken
+        })?;
+        let claims: serde_json::Map<String, Value> =
+            jsonwebtoken::dangerous::insecure_decode_claims(token).map_err(|_| Failure::InvalidToken)?;
+        let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");
+        let (mut principal, cnf) = if let Some(p) = self.providers.iter().find(|p| p.settings.issuer == iss) {
+            let v = p.verify(token, &header, std::slice::from_ref(&resource)).await.map_err(|e| {
+                debug!(provider = %p.settings.name, error = %e, "access token refused");
+                if e.is_unavailable() { Failure::Unavailable } else { Failure::InvalidToken }
+            })?;
+            (v.principal, v.cnf)
+        } else if let Some(svid) = &self.svid
+            && claims.get("sub").and_then(Value::as_str).is_some_and(|s| s.starts_with("spiffe://"))
+        {
+            let auds = self
+                .settings
+                .spiffe
+                .as_ref()
+                .and_then(|s| s.audiences.clone())
+                .unwrap_or_else(|| vec![resource.clone()]);
+            let p = svid.verify(token, &auds).map_err(|e| {
+                debug!(error = %e, "JWT-SVID refused");
+                Failure::InvalidToken
+            })?;
+            (p, None)
+        } else {
+            debug!(issuer = %TokenError::UnknownIssuer(iss.chars().take(100).collect()), "access token refused");
+            return Err(Failure::InvalidToken);
+        };
+        // Binding: DPoP (`cnf.jkt`) or certificate (`cnf.x5t#S256`).
+        let jkt = cnf_jkt(cnf.as_ref());
+        match scheme {
+            Scheme::Bearer => {
+                if jkt.is_some() {
+                    debug!("DPoP-bound token presented as Bearer");
+                    return Err(Failure::InvalidToken);
+                }
+                if self.settings.dpop.mode == DpopMode::Required {
+                    debug!("Bearer token refused: DPoP required");
+                    return Err(Failure::InvalidToken);
+                }
+            }
+            Scheme::Dpop => {
+                let Some(verifier) = &self.dpop else {
+                    return Err(Failure::InvalidToken);
+                };
+                let proof = proof.ok_or(Failure::InvalidDpop)?;
+                let urls = self.htu_candidates(f, &resource);
+                let checked = verifier.verify(proof, f.method.as_str(), &urls, token).map_err(|e| {
+                    debug!(error = %e, "DPoP proof refused");
+                    if e == DpopError::UseNonce { Failure::UseDpopNonce } else { Failure::InvalidDpop }
+                })?;
+                match jkt {
+                    Some(j) if j == checked.jkt => {}
+                    Some(_) => {
+                        debug!("token is bound to another DPoP key");
+                        return Err(Failure::InvalidDpop);
+                    }
+                    None => {
+                        debug!("DPoP scheme with a token that is not DPoP-bound");
+                        return Err(Failure::InvalidToken);
+                    }
+                }
+                principal.binding = Binding::Dpop { jkt: checked.jkt };
+            }
+        }
+        if let Some(x5t) = cnf_x5t(cnf.as_ref()) {
+            if cert.map(|c| c.x5t_s256.as_str()) != Some(x5t) {
+                debug!("certificate-bound token over a connection with another (or no) certificate");
+                return Err(Failure::InvalidToken);
+            }
+            principal.binding = Binding::Mtls { x5t_s256: x5t.to_string() };
+        }
+        Ok(principal)
+    }
+
+    /// URLs a DPoP proof's `htu` may name: the canonical resource URL and
+    /// the URL as addressed through the `Host` the client used.
+    fn htu_candidates(&self, f: &RequestFacts<'_>, resource: &str) -> Vec<String> {
+        let mut out = vec![resource.to_string()];
+        if let Some(host) = f.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()) {
+            let scheme = if f.listener.tls.is_some() { "https" } else { "http" };
+            out.push(format!("{scheme}://{host}{}", self.path));
+        }
+        out
+    }
+
+    /// Admits an authenticated (or failed) request once its JSON-RPC method
+    /// and tool name are known: exempt methods, then scopes.
+    pub fn admit(
+        &self,
+        result: &Result<Principal, Failure>,
+        method: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<Principal, Failure> {
+        let principal = match result {
+            Ok(p) => p.clone(),
+            Err(Failure::Missing) if method.is_some_and(|m| self.settings.exempt_methods.contains(m)) => {
+                return Ok(Principal::anonymous());
+            }
+            Err(e) => return Err(e.clone()),
+        };
+        let needed = method.map(|m| self.settings.scopes.needed(m, name)).unwrap_or_default();
+        if needed.is_empty() || principal.kind == PrincipalKind::Workload {
+            return Ok(principal);
+        }
+        if principal.kind == PrincipalKind::Anonymous {
+            return Err(Failure::Missing);
+        }
+        if principal.missing_scopes(&needed).is_empty() {
+            Ok(principal)
+        } else {
+            Err(Failure::InsufficientScope(needed))
+        }
+    }
+
+    /// Scopes the call needs (for the 401 challenge).
+    pub fn needed_scopes(&self, method: Option<&str>, name: Option<&str>) -> Vec<String> {
+        method.map(|m| self.settings.scopes.needed(m, name)).unwrap_or_default()
+    }
+}
+
+fn parse_authorization(v: &str) -> Result<(Scheme, &str), Failure> {
+    let (scheme, rest) = v.split_once(' ').ok_or(Failure::BadRequest("Malformed Authorization header"))?;
+    let token = rest.trim();
+    let token68 = |t: &str| {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'='))
+    };
+    if !token68(token) {
+        return Err(Failure::BadRequest("Malformed Authorization header"));
+    }
+    if scheme.eq_ignore_ascii_case("bearer") {
+        Ok((Scheme::Bearer, token))
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Ok((Scheme::Dpop, token))
+    } else {
+        // Basic and others: not a credential this resource accepts.
+        Err(Failure::Missing)
+    }
+}
