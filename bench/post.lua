@@ -6,6 +6,7 @@
 --   BENCH_PROTOCOL_VERSION  MCP-Protocol-Version
 --   BENCH_MCP_METHOD        Mcp-Method (modern era)
 --   BENCH_MCP_NAME          Mcp-Name (modern era)
+--   BENCH_AUTHORIZATION     Authorization (runs with authentication on)
 -- `done` prints one machine-readable BENCH_RESULT line (latencies in µs).
 
 wrk.method = "POST"
@@ -23,6 +24,7 @@ header("BENCH_SESSION", "Mcp-Session-Id")
 header("BENCH_PROTOCOL_VERSION", "MCP-Protocol-Version")
 header("BENCH_MCP_METHOD", "Mcp-Method")
 header("BENCH_MCP_NAME", "Mcp-Name")
+header("BENCH_AUTHORIZATION", "Authorization")
 
 function done(summary, latency, requests)
   local e = summary.errors

@@ -28,7 +28,8 @@ clk_tck="$(getconf CLK_TCK)"
 
 command -v wrk >/dev/null 2>&1 && command -v curl >/dev/null 2>&1 || "$repo_root/scripts/install-bench-tools.sh"
 if [[ "${BENCH_NO_BUILD:-0}" != 1 ]]; then
-  (cd "$repo_root" && cargo build --release -p warden-cli -p mcp-conformance-server)
+  (cd "$repo_root" && cargo build --release -p warden-cli -p mcp-conformance-server \
+    && cargo build --release -p test-support --bin bench-token)
 fi
 
 work="$(mktemp -d)"
@@ -61,9 +62,12 @@ done
 [[ -n "$backend_url" ]] || { echo "error: mcp-conformance-server did not start" >&2; cat "$work/backend.err" >&2; exit 1; }
 
 listen_port="$(free_port)"; admin_port="$(free_port)"
+# Authentication on: a key for /mcp-auth and a token for it (same run, same backend).
+auth_url="http://127.0.0.1:$listen_port/mcp-auth"
+bench_token="$("$bin/bench-token" "$work/jwks.json" https://bench.warden.invalid "$auth_url" mcp:tools)"
 # The access log (one JSON line per request on stdout) goes to a file, as in production.
 MCP_A_URL="$backend_url" WARDEN_LISTEN="127.0.0.1:$listen_port" WARDEN_ADMIN="127.0.0.1:$admin_port" \
-  WARDEN_SESSION_KEY="$(head -c 32 /dev/urandom | base64)" \
+  WARDEN_SESSION_KEY="$(head -c 32 /dev/urandom | base64)" BENCH_JWKS_FILE="$work/jwks.json" \
   "$bin/warden" serve -c "$repo_root/bench/warden-bench.yaml" > "$work/warden.out" 2> "$work/warden.err" &
 warden_pid=$!; pids+=("$warden_pid")
 warden_url="http://127.0.0.1:$listen_port/mcp"
@@ -124,7 +128,7 @@ measure() { # ERA TARGET URL CONNS [VAR=VALUE...]: one wrk run; appends a row to
     -v wd=$((w1 - w0)) -v bd=$((b1 - b0)) 'BEGIN {
       n = split(line, kv, " "); for (i = 2; i <= n; i++) { split(kv[i], p, "="); r[p[1]] = p[2] }
       req = r["requests"]; rps = req / (r["duration_us"] / 1e6)
-      wcpu = (target == "warden" && req > 0) ? sprintf("%.1f", wd * 1e6 / tck / req) : "-"
+      wcpu = (target ~ /^warden/ && req > 0) ? sprintf("%.1f", wd * 1e6 / tck / req) : "-"
       bcpu = req > 0 ? sprintf("%.1f", bd * 1e6 / tck / req) : "-"
       printf "%s\t%s\t%s\t%.0f\t%d\t%d\t%d\t%s\t%s\t%d\n", era, conns, target, rps, r["p50_us"], r["p90_us"],
         r["p99_us"], wcpu, bcpu, r["socket_errors"] + r["non2xx"]
@@ -140,6 +144,15 @@ echo_works "$backend_url" "$legacy_body" "Mcp-Session-Id: $direct_sid" "MCP-Prot
   || { echo "error: legacy echo fails directly" >&2; exit 1; }
 echo_works "$warden_url" "$legacy_body" "Mcp-Session-Id: $warden_sid" "MCP-Protocol-Version: $legacy_version" \
   || { echo "error: legacy echo fails through Warden" >&2; exit 1; }
+
+auth_header="Authorization: Bearer $bench_token"
+auth_sid="$(post "$auth_url" "$init_body" "$auth_header" > "$work/init.out"; tr -d '\r' < "$work/headers" | awk 'tolower($1)=="mcp-session-id:"{print $2}')"
+[[ -n "$auth_sid" ]] || { echo "error: no session from $auth_url" >&2; cat "$work/init.out" >&2; exit 1; }
+post "$auth_url" "$initialized_body" "Mcp-Session-Id: $auth_sid" "MCP-Protocol-Version: $legacy_version" "$auth_header" > /dev/null
+echo_works "$auth_url" "$legacy_body" "Mcp-Session-Id: $auth_sid" "MCP-Protocol-Version: $legacy_version" "$auth_header" \
+  || { echo "error: legacy echo fails through Warden with authentication" >&2; exit 1; }
+[[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data-binary "$legacy_body" "$auth_url")" == 401 ]] \
+  || { echo "error: $auth_url answers without a token" >&2; exit 1; }
 
 modern_headers=("MCP-Protocol-Version: $modern_version" "Mcp-Method: tools/call" "Mcp-Name: echo")
 modern=0
@@ -157,12 +170,16 @@ for c in $connections; do
     BENCH_PROTOCOL_VERSION="$legacy_version"
   measure legacy warden "$warden_url" "$c" BENCH_BODY="$legacy_body" BENCH_SESSION="$warden_sid" \
     BENCH_PROTOCOL_VERSION="$legacy_version"
+  measure legacy warden+jwt "$auth_url" "$c" BENCH_BODY="$legacy_body" BENCH_SESSION="$auth_sid" \
+    BENCH_PROTOCOL_VERSION="$legacy_version" BENCH_AUTHORIZATION="Bearer $bench_token"
   if [[ "$modern" == 1 ]]; then
     for target in direct warden; do
       url="$backend_url"; [[ "$target" == warden ]] && url="$warden_url"
       measure modern "$target" "$url" "$c" BENCH_BODY="$modern_body" BENCH_PROTOCOL_VERSION="$modern_version" \
         BENCH_MCP_METHOD=tools/call BENCH_MCP_NAME=echo
     done
+    measure modern warden+jwt "$auth_url" "$c" BENCH_BODY="$modern_body" BENCH_PROTOCOL_VERSION="$modern_version" \
+      BENCH_MCP_METHOD=tools/call BENCH_MCP_NAME=echo BENCH_AUTHORIZATION="Bearer $bench_token"
   fi
 done
 
@@ -225,6 +242,14 @@ report="$work/report.md"
       printf "- %s: added p50 at 1 connection %d µs (goal < 100: %s)\n", $1, a, a < 100 ? "met" : "missed" }
     $3 == "warden" && $2 != 1 { printf "- %s: Warden CPU per tools/call at %s connections %s µs (goal < 30: %s)\n",
       $1, $2, $8, $8 + 0 < 30 ? "met" : "missed" }' "$rows"
+  echo
+  echo "Price of authentication (Warden with a Bearer JWT on every call vs Warden without, same run):"
+  echo
+  echo "| era | conns | req/s ratio (auth/off) | added p50 µs | Warden CPU-µs/req off → on |"
+  echo "|---|---:|---:|---:|---|"
+  awk -F'\t' '$3 == "warden" { w[$1 FS $2] = $0 }
+    $3 == "warden+jwt" { k = $1 FS $2; if (!(k in w)) next; split(w[k], x, FS)
+      printf "| %s | %s | %.2f | %+d | %s → %s |\n", $1, $2, $4 / x[4], $5 - x[5], x[8], $8 }' "$rows"
   # Little's law with p50 standing in for the mean: far fewer requests in
   # flight than connections means the server served some connections and left
   # the others waiting, so that row's latency and throughput are not comparable.

@@ -62,7 +62,9 @@ impl tower::Service<http::Request<tonic::body::Body>> for WorkloadApiService {
         let mut values = req.headers().get_all(SECURITY_HEADER).iter();
         let secure = matches!((values.next(), values.next()), (Some(v), None) if v == "true");
         if !secure {
-            return Box::pin(async { Ok(Status::invalid_argument("security header missing from request").into_http()) });
+            return Box::pin(async {
+                Ok(Status::invalid_argument("security header missing from request").into_http())
+            });
         }
         let shared = self.shared.clone();
         let path = req.uri().path().strip_prefix("/SpiffeWorkloadAPI/").unwrap_or_default().to_owned();

@@ -76,7 +76,9 @@ impl State {
             SvidShape::TwoUriSans => {
                 self.authority(own)?.issue_x509(spiffe_id, &[spiffe_id.to_owned(), format!("{spiffe_id}-alias")])
             }
-            SvidShape::SignedByOtherDomain(other) => self.authority(other)?.issue_x509(spiffe_id, &[spiffe_id.to_owned()]),
+            SvidShape::SignedByOtherDomain(other) => {
+                self.authority(other)?.issue_x509(spiffe_id, &[spiffe_id.to_owned()])
+            }
         }
     }
 
@@ -144,7 +146,10 @@ impl Shared {
 
     /// Applies `f`; if it succeeds, bumps the generation and sends the new
     /// state to every open stream. Returns the new generation.
-    pub(crate) fn change(&self, f: impl FnOnce(&mut State) -> Result<(), TestServerError>) -> Result<u64, TestServerError> {
+    pub(crate) fn change(
+        &self,
+        f: impl FnOnce(&mut State) -> Result<(), TestServerError>,
+    ) -> Result<u64, TestServerError> {
         let mut state = self.lock();
         f(&mut state)?;
         state.generation += 1;

@@ -17,9 +17,8 @@ use spiffe_test_server::{SvidShape, TestWorkloadApi};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::sync::watch;
 use warden::auth::spiffe::{
-    BundleSet, BundleSource, BundleWatcher, IdError, JwtSvidError, SpiffeError, TrustBundle, TrustDomain,
-    WatchOptions, WorkloadEndpoint, X509SvidError, fetch_x509_svid, spawn_domain_watcher, svid_id,
-    validate_jwt_svid,
+    BundleSet, BundleSource, BundleWatcher, IdError, JwtSvidError, SpiffeError, TrustBundle, TrustDomain, WatchOptions,
+    WorkloadEndpoint, X509SvidError, fetch_x509_svid, spawn_domain_watcher, svid_id, validate_jwt_svid,
 };
 
 const TD: &str = "example.org";
@@ -162,7 +161,8 @@ async fn x509_source_observes_rotation() {
     bounded("rotation seen by X509Source", async {
         loop {
             let bundle = source.bundle_set().unwrap().get(&spiffe_td(TD)).unwrap();
-            if source.svid().unwrap().leaf() != first.leaf() && bundle.authorities()[0].as_bytes() == new_ca.as_slice() {
+            if source.svid().unwrap().leaf() != first.leaf() && bundle.authorities()[0].as_bytes() == new_ca.as_slice()
+            {
                 break;
             }
             updates.changed().await.unwrap();
@@ -240,7 +240,8 @@ async fn warden_watcher_receives_bundles_and_a_rotation() {
     let task = BundleWatcher::new(endpoint, source.clone(), options).spawn(stopped);
 
     let kid = api.jwt_kid(TD).unwrap();
-    let set = wait_for_bundles(&source, "first bundles", |s| s.get(&td(TD)).is_some_and(|b| b.jwt_key(&kid).is_some())).await;
+    let set =
+        wait_for_bundles(&source, "first bundles", |s| s.get(&td(TD)).is_some_and(|b| b.jwt_key(&kid).is_some())).await;
     let bundle = set.get(&td(TD)).unwrap();
     assert_eq!(bundle.x509_authorities()[0].as_ref(), api.ca_der(TD).unwrap().as_slice());
     let old_token = api.issue_jwt_svid(ID, &[AUD], Duration::from_secs(60), TD).unwrap();
@@ -249,10 +250,9 @@ async fn warden_watcher_receives_bundles_and_a_rotation() {
     api.rotate().unwrap();
     let new_kid = api.jwt_kid(TD).unwrap();
     assert_ne!(kid, new_kid);
-    let rotated = wait_for_bundles(&source, "rotated bundles", |s| {
-        s.get(&td(TD)).is_some_and(|b| b.jwt_key(&new_kid).is_some())
-    })
-    .await;
+    let rotated =
+        wait_for_bundles(&source, "rotated bundles", |s| s.get(&td(TD)).is_some_and(|b| b.jwt_key(&new_kid).is_some()))
+            .await;
     let bundle = rotated.get(&td(TD)).unwrap();
     assert_eq!(bundle.x509_authorities()[0].as_ref(), api.ca_der(TD).unwrap().as_slice());
     assert_eq!(
@@ -278,8 +278,8 @@ async fn watcher_reconnects_after_the_server_restarts() {
         ..WatchOptions::default()
     };
     let (_stop, stopped) = watch::channel(false);
-    let task = BundleWatcher::new(WorkloadEndpoint::parse(&api.endpoint()).unwrap(), source.clone(), options)
-        .spawn(stopped);
+    let task =
+        BundleWatcher::new(WorkloadEndpoint::parse(&api.endpoint()).unwrap(), source.clone(), options).spawn(stopped);
     wait_for_bundles(&source, "first bundles", |s| s.get(&td(TD)).is_some()).await;
     api.shutdown().await.unwrap();
 
@@ -350,7 +350,10 @@ async fn a_workload_without_identity_gets_permission_denied() {
     api.clear_identity().unwrap();
     let client = client(&api).await;
     let err = bounded("FetchX509SVID", client.fetch_x509_svid()).await.unwrap_err();
-    assert!(err.to_string().to_lowercase().contains("no identity") || format!("{err:?}").contains("PermissionDenied"), "{err:?}");
+    assert!(
+        err.to_string().to_lowercase().contains("no identity") || format!("{err:?}").contains("PermissionDenied"),
+        "{err:?}"
+    );
     assert!(bounded("FetchJWTSVID", client.fetch_jwt_token([AUD], None)).await.is_err());
     // Bundles are still served.
     assert!(bounded("FetchX509Bundles", client.fetch_x509_bundles()).await.is_ok());
@@ -372,7 +375,8 @@ async fn binary_prints_listening_rotates_on_sighup_and_stops_on_sigterm() {
     let first = bounded("listening line", lines.next_line()).await.unwrap().unwrap();
     assert_eq!(first, format!("listening on unix:{}", socket.display()));
 
-    let client = bounded("connect", WorkloadApiClient::connect_to(format!("unix://{}", socket.display()))).await.unwrap();
+    let client =
+        bounded("connect", WorkloadApiClient::connect_to(format!("unix://{}", socket.display()))).await.unwrap();
     let before = bounded("FetchX509SVID", client.fetch_x509_svid()).await.unwrap();
     assert_eq!(before.spiffe_id().to_string(), ID);
 
@@ -394,6 +398,7 @@ fn verifies(leaf: &[u8], ca: &[u8]) -> bool {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(CertificateDer::from(ca.to_vec())).unwrap();
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build().unwrap();
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build().unwrap();
     verifier.verify_client_cert(&CertificateDer::from(leaf.to_vec()), &[], UnixTime::now()).is_ok()
 }

@@ -68,10 +68,38 @@ pub struct Proof {
     pub jkt: String,
 }
 
+/// The `jti`s of accepted proofs, kept for the process (shared by every
+/// virtual server and kept across reloads, so a reload never reopens a
+/// replay window).
+#[derive(Default)]
+pub struct ReplayCache {
+    seen: Mutex<HashMap<String, Instant>>,
+}
+
+impl ReplayCache {
+    fn remember(&self, key: &str, ttl: Duration) -> Result<(), DpopError> {
+        let now = Instant::now();
+        let mut seen = self.seen.lock();
+        if let Some(exp) = seen.get(key)
+            && *exp > now
+        {
+            return Err(DpopError::Replay);
+        }
+        if seen.len() >= MAX_SEEN / 2 {
+            seen.retain(|_, exp| *exp > now);
+            if seen.len() >= MAX_SEEN {
+                return Err(DpopError::Replay);
+            }
+        }
+        seen.insert(key.to_string(), now + ttl);
+        Ok(())
+    }
+}
+
 /// Verifies proofs and remembers their `jti`s.
 pub struct DpopVerifier {
     settings: DpopSettings,
-    seen: Mutex<HashMap<String, Instant>>,
+    replay: std::sync::Arc<ReplayCache>,
     nonce_key: hmac::Key,
 }
 
@@ -80,13 +108,9 @@ pub struct DpopVerifier {
 const MAX_SEEN: usize = 1_000_000;
 
 impl DpopVerifier {
-    /// A verifier; `nonce_secret` keys server nonces (share it across replicas).
-    pub fn new(settings: DpopSettings, nonce_secret: &[u8]) -> DpopVerifier {
-        DpopVerifier {
-            settings,
-            seen: Mutex::new(HashMap::new()),
-            nonce_key: hmac::Key::new(hmac::HMAC_SHA256, nonce_secret),
-        }
+    /// A verifier; `nonce_secret` keys server nonces, `replay` remembers `jti`s.
+    pub fn new(settings: DpopSettings, nonce_secret: &[u8], replay: std::sync::Arc<ReplayCache>) -> DpopVerifier {
+        DpopVerifier { settings, replay, nonce_key: hmac::Key::new(hmac::HMAC_SHA256, nonce_secret) }
     }
 
     /// Accepted algorithms, for the `DPoP algs="…"` challenge.
@@ -174,26 +198,8 @@ impl DpopVerifier {
         }
         let jkt = jwk.thumbprint(ThumbprintHash::SHA256).map_err(|_| DpopError::Key("no thumbprint"))?;
         // Replay check last, so a refused proof does not burn its jti.
-        self.remember(&format!("{jkt}:{jti}"), Duration::from_secs(window * 2 + 1))?;
+        self.replay.remember(&format!("{jkt}:{jti}"), Duration::from_secs(window * 2 + 1))?;
         Ok(Proof { jkt })
-    }
-
-    fn remember(&self, key: &str, ttl: Duration) -> Result<(), DpopError> {
-        let now = Instant::now();
-        let mut seen = self.seen.lock();
-        if let Some(exp) = seen.get(key)
-            && *exp > now
-        {
-            return Err(DpopError::Replay);
-        }
-        if seen.len() >= MAX_SEEN / 2 {
-            seen.retain(|_, exp| *exp > now);
-            if seen.len() >= MAX_SEEN {
-                return Err(DpopError::Replay);
-            }
-        }
-        seen.insert(key.to_string(), now + ttl);
-        Ok(())
     }
 }
 

@@ -163,6 +163,13 @@ impl KeyStore {
         }
         if self.may_refetch() {
             self.fetch_now().await;
+        } else if !self.is_loaded() {
+            // A fetch may be in flight (start-up): wait for it rather than
+            // refusing the first requests.
+            drop(self.fetch_lock.lock().await);
+        }
+        if !self.is_loaded() {
+            return Err(KeyError::Unavailable);
         }
         self.lookup(kid)?.ok_or_else(|| KeyError::UnknownKid(kid.unwrap_or("").to_string()))
     }
@@ -170,11 +177,7 @@ impl KeyStore {
     fn lookup(&self, kid: Option<&str>) -> Result<Option<Arc<Key>>, KeyError> {
         let snap = self.keys.load();
         if !snap.loaded {
-            return if matches!(self.source, KeySource::Static(_)) || !self.may_refetch() {
-                Err(KeyError::Unavailable)
-            } else {
-                Ok(None)
-            };
+            return if matches!(self.source, KeySource::Static(_)) { Err(KeyError::Unavailable) } else { Ok(None) };
         }
         match kid {
             Some(kid) => Ok(snap.by_kid.get(kid).cloned()),

@@ -23,6 +23,7 @@ pub mod spiffe;
 pub mod svid_trust;
 #[cfg(test)]
 mod tests;
+mod token_cache;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,13 +54,31 @@ pub struct Authenticator {
     dpop: Option<DpopVerifier>,
     api_keys: ApiKeyStore,
     svid: Option<Arc<SvidTrust>>,
+    verified: token_cache::TokenCache,
 }
 
-/// Shared state that survives reloads: key stores by issuer and key source.
-#[derive(Default)]
+/// Shared state that survives reloads: key stores by issuer and key source,
+/// SPIFFE bundles, the DPoP replay cache and nonce secret.
 pub struct AuthShared {
     key_stores: parking_lot::Mutex<HashMap<String, Arc<KeyStore>>>,
     svid_trust: parking_lot::Mutex<HashMap<String, Arc<SvidTrust>>>,
+    replay: Arc<dpop::ReplayCache>,
+    /// Keys DPoP nonces; per process, so replicas behind one balancer answer
+    /// `use_dpop_nonce` once for a nonce another minted.
+    nonce_secret: [u8; 32],
+}
+
+impl Default for AuthShared {
+    fn default() -> Self {
+        let mut nonce_secret = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut nonce_secret);
+        AuthShared {
+            key_stores: Default::default(),
+            svid_trust: Default::default(),
+            replay: Arc::default(),
+            nonce_secret,
+        }
+    }
 }
 
 impl AuthShared {
@@ -89,6 +108,8 @@ pub struct RequestFacts<'a> {
     pub headers: &'a HeaderMap,
     /// HTTP method.
     pub method: &'a Method,
+    /// The authority of the request URI (HTTP/2 `:authority`), when present.
+    pub authority: Option<&'a str>,
     /// The connection.
     pub conn: Option<&'a ConnInfo>,
     /// The listener.
@@ -118,13 +139,8 @@ impl Authenticator {
         let settings = vs.auth.clone()?;
         let providers =
             settings.jwt.iter().map(|p| JwtProvider::new(p.clone(), shared.key_store(p, http))).collect::<Vec<_>>();
-        let dpop = (settings.dpop.mode != DpopMode::Off).then(|| {
-            // Nonces are keyed per process; replicas behind one balancer
-            // answer `use_dpop_nonce` once for a nonce another minted.
-            let mut secret = [0u8; 32];
-            rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret);
-            DpopVerifier::new(settings.dpop.clone(), &secret)
-        });
+        let dpop = (settings.dpop.mode != DpopMode::Off)
+            .then(|| DpopVerifier::new(settings.dpop.clone(), &shared.nonce_secret, shared.replay.clone()));
         let svid = settings.spiffe.as_ref().filter(|s| !s.trust_domains.is_empty()).map(|s| {
             let id = format!("{:?}", s.trust_domains);
             shared.svid_trust.lock().entry(id).or_insert_with(|| SvidTrust::start(&s.trust_domains, http)).clone()
@@ -136,6 +152,7 @@ impl Authenticator {
             providers,
             dpop,
             svid,
+            verified: token_cache::TokenCache::default(),
         })
     }
 
@@ -256,6 +273,22 @@ impl Authenticator {
         cert: Option<&conn::ClientCert>,
     ) -> Result<Principal, Failure> {
         let resource = self.resource_url(f.listener);
+        let verified = match self.verified.get(token, &resource) {
+            Some(v) => v,
+            None => {
+                let (p, cnf) = self.verify_token(token, &resource).await?;
+                self.verified.put(token, &resource, p, cnf)
+            }
+        };
+        let mut principal = verified.principal.clone();
+        let cnf = verified.cnf.clone();
+        self.check_binding(scheme, token, proof, f, cert, &resource, cnf, &mut principal)?;
+        Ok(principal)
+    }
+
+    /// Verifies a token's signature and claims (no binding checks).
+    async fn verify_token(&self, token: &str, resource: &str) -> Result<(Principal, Option<Value>), Failure> {
+        let resource = resource.to_string();
         let header = jsonwebtoken::decode_header(token).map_err(|e| {
             debug!(error = %e, "token is not a usable JWT");
             Failure::InvalidToken
@@ -263,7 +296,7 @@ impl Authenticator {
         let claims: serde_json::Map<String, Value> =
             jsonwebtoken::dangerous::insecure_decode_claims(token).map_err(|_| Failure::InvalidToken)?;
         let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");
-        let (mut principal, cnf) = if let Some(p) = self.providers.iter().find(|p| p.settings.issuer == iss) {
+        let (principal, cnf) = if let Some(p) = self.providers.iter().find(|p| p.settings.issuer == iss) {
             let v = p.verify(token, &header, std::slice::from_ref(&resource)).await.map_err(|e| {
                 debug!(provider = %p.settings.name, error = %e, "access token refused");
                 if e.is_unavailable() { Failure::Unavailable } else { Failure::InvalidToken }
@@ -287,6 +320,22 @@ impl Authenticator {
             debug!(issuer = %TokenError::UnknownIssuer(iss.chars().take(100).collect()), "access token refused");
             return Err(Failure::InvalidToken);
         };
+        Ok((principal, cnf))
+    }
+
+    /// The token's binding: DPoP proof and `cnf.jkt`, or `cnf.x5t#S256`.
+    #[allow(clippy::too_many_arguments)]
+    fn check_binding(
+        &self,
+        scheme: Scheme,
+        token: &str,
+        proof: Option<&str>,
+        f: &RequestFacts<'_>,
+        cert: Option<&conn::ClientCert>,
+        resource: &str,
+        cnf: Option<Value>,
+        principal: &mut Principal,
+    ) -> Result<(), Failure> {
         // Binding: DPoP (`cnf.jkt`) or certificate (`cnf.x5t#S256`).
         let jkt = cnf_jkt(cnf.as_ref());
         match scheme {
@@ -305,7 +354,7 @@ impl Authenticator {
                     return Err(Failure::InvalidToken);
                 };
                 let proof = proof.ok_or(Failure::InvalidDpop)?;
-                let urls = self.htu_candidates(f, &resource);
+                let urls = self.htu_candidates(f, resource);
                 let checked = verifier.verify(proof, f.method.as_str(), &urls, token).map_err(|e| {
                     debug!(error = %e, "DPoP proof refused");
                     if e == DpopError::UseNonce { Failure::UseDpopNonce } else { Failure::InvalidDpop }
@@ -331,14 +380,15 @@ impl Authenticator {
             }
             principal.binding = Binding::Mtls { x5t_s256: x5t.to_string() };
         }
-        Ok(principal)
+        Ok(())
     }
 
     /// URLs a DPoP proof's `htu` may name: the canonical resource URL and
     /// the URL as addressed through the `Host` the client used.
     fn htu_candidates(&self, f: &RequestFacts<'_>, resource: &str) -> Vec<String> {
         let mut out = vec![resource.to_string()];
-        if let Some(host) = f.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()) {
+        let host = f.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).or(f.authority);
+        if let Some(host) = host {
             let scheme = if f.listener.tls.is_some() { "https" } else { "http" };
             out.push(format!("{scheme}://{host}{}", self.path));
         }
@@ -353,11 +403,13 @@ impl Authenticator {
         method: Option<&str>,
         name: Option<&str>,
     ) -> Result<Principal, Failure> {
+        let exempt = method.is_some_and(|m| self.settings.exempt_methods.contains(m));
         let principal = match result {
+            // An exempt method needs no credential and no scope; a credential
+            // that is sent must still be valid (never a downgrade).
+            Ok(p) if exempt => return Ok(p.clone()),
             Ok(p) => p.clone(),
-            Err(Failure::Missing) if method.is_some_and(|m| self.settings.exempt_methods.contains(m)) => {
-                return Ok(Principal::anonymous());
-            }
+            Err(Failure::Missing) if exempt => return Ok(Principal::anonymous()),
             Err(e) => return Err(e.clone()),
         };
         let needed = method.map(|m| self.settings.scopes.needed(m, name)).unwrap_or_default();

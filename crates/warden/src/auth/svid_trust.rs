@@ -43,7 +43,7 @@ fn read_file(td: &TrustDomain, path: &std::path::Path) -> Result<TrustBundle, St
 }
 
 fn put(source: &BundleSource, bundle: TrustBundle) {
-    source.replace(source.snapshot().with_bundle(bundle));
+    source.put_bundle(bundle);
 }
 
 impl SvidTrust {

@@ -56,7 +56,7 @@ fn uuid() -> String {
 #[test]
 fn a_correct_proof_is_accepted_once_and_gives_the_key_thumbprint() {
     let (key, jwk) = es256();
-    let v = DpopVerifier::new(settings(false), b"k");
+    let v = DpopVerifier::new(settings(false), b"k", Default::default());
     let p = proof(&key, &jwk, good_claims());
     let ok = v.verify(&p, "POST", &[URL.into()], TOKEN).unwrap();
     assert_eq!(ok.jkt, jwk.thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256).unwrap());
@@ -66,7 +66,7 @@ fn a_correct_proof_is_accepted_once_and_gives_the_key_thumbprint() {
 #[test]
 fn each_proof_rule_refuses_its_violation() {
     let (key, jwk) = es256();
-    let v = DpopVerifier::new(settings(false), b"k");
+    let v = DpopVerifier::new(settings(false), b"k", Default::default());
     let check = |claims: Value, method: &str| v.verify(&proof(&key, &jwk, claims), method, &[URL.into()], TOKEN);
     let with = |k: &str, val: Value| {
         let mut c = good_claims();
@@ -121,7 +121,7 @@ fn each_proof_rule_refuses_its_violation() {
 #[test]
 fn nonces_are_required_when_on_and_the_current_one_passes() {
     let (key, jwk) = es256();
-    let v = DpopVerifier::new(settings(true), b"secret");
+    let v = DpopVerifier::new(settings(true), b"secret", Default::default());
     assert_eq!(
         v.verify(&proof(&key, &jwk, good_claims()), "POST", &[URL.into()], TOKEN).unwrap_err(),
         DpopError::UseNonce

@@ -56,6 +56,7 @@ impl Gateway {
                         let facts = RequestFacts {
                             headers: req.headers(),
                             method: req.method(),
+                            authority: req.uri().authority().map(|a| a.as_str()),
                             conn: conn.as_deref(),
                             listener,
                         };

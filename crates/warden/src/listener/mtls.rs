@@ -18,12 +18,15 @@ use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, 
 use crate::auth::spiffe::{SpiffeId, TrustBundle};
 use crate::auth::svid_trust::SvidTrust;
 
+/// A built verifier and the bundle it was built from, by trust domain.
+type VerifierCache = HashMap<String, (Arc<TrustBundle>, Arc<dyn ClientCertVerifier>)>;
+
 /// Verifies client certificates per trust domain.
 pub struct ClientVerifier {
     plain: Option<Arc<dyn ClientCertVerifier>>,
     trust: Arc<SvidTrust>,
     /// Built verifiers by trust domain, rebuilt when the bundle changes.
-    cache: Mutex<HashMap<String, (Arc<TrustBundle>, Arc<dyn ClientCertVerifier>)>>,
+    cache: Mutex<VerifierCache>,
     mandatory: bool,
     provider: Arc<CryptoProvider>,
 }

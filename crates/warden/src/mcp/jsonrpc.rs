@@ -163,9 +163,19 @@ impl Message {
         Message { jsonrpc: Some("2.0".into()), id, error: to_raw(&e), ..Default::default() }
     }
 
-    /// Serializes to bytes.
+    /// Serializes to bytes. An error whose request id is unknown carries
+    /// `"id": null`, as JSON-RPC 2.0 §5 requires (a notification has no `id`).
     pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+        let bytes = serde_json::to_vec(self).unwrap_or_default();
+        const PREFIX: &[u8] = br#"{"jsonrpc":"2.0","#;
+        if self.id.is_none() && self.error.is_some() && bytes.starts_with(PREFIX) {
+            let mut out = Vec::with_capacity(bytes.len() + 10);
+            out.extend_from_slice(PREFIX);
+            out.extend_from_slice(br#""id":null,"#);
+            out.extend_from_slice(&bytes[PREFIX.len()..]);
+            return out;
+        }
+        bytes
     }
 
     /// Serializes to one line: raw parts forwarded as received may hold

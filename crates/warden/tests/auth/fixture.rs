@@ -5,7 +5,8 @@
 //!   (inline JWKS, issuer `https://idp.test`), `mcp:tools` required, DPoP
 //!   accepted, three API keys (valid, revoked, expired), X.509-SVIDs of
 //!   `example.org` only;
-//! - `/other` (plain listener): the same issuer, `server/discover` exempt;
+//! - `/other` (plain listener): the same issuer, `server/discover` exempt,
+//!   `tools/call` needs `mcp:call` too and tools matching `ec*` `mcp:echo`;
 //! - `/opt` (plain listener): `mode: optional`, no scopes, no DPoP.
 //!
 //! The `tls` listener trusts the trust domains `example.org` and `other.org`
@@ -16,6 +17,12 @@ use test_support::{McpClient, start_in_process};
 use warden::server::RunningGateway;
 
 use super::support::{Ca, CountingBackend, EcKey, Leaf, claims, token};
+
+/// base64url of the symmetric key the JWKS (wrongly) publishes as `hmac`.
+pub const HMAC_KEY_B64: &str = "c2hhcmVkLXNlY3JldC1zaGFyZWQtc2VjcmV0LTMyYnl0ZXM";
+
+/// Scopes a `tools/call` of `echo` needs at `/other`.
+pub const OTHER_ECHO_SCOPES: &str = "mcp:tools mcp:call mcp:echo";
 
 pub struct Fixture {
     pub gw: RunningGateway,
@@ -30,6 +37,8 @@ pub struct Fixture {
     pub api_key: String,
     pub revoked_key: String,
     pub expired_key: String,
+    /// The configuration Warden runs (for reloads).
+    pub yaml: String,
     _dir: tempfile::TempDir,
 }
 
@@ -42,19 +51,25 @@ impl Fixture {
     pub async fn start() -> Fixture {
         let backend = CountingBackend::start().await;
         let key = EcKey::generate();
-        let jwks = json!({"keys": [key.public_jwk("k1")]});
+        // The JWKS also publishes a symmetric key, which Warden must never use.
+        let jwks = json!({"keys": [key.public_jwk("k1"), {"kty": "oct", "kid": "hmac", "k": HMAC_KEY_B64}]});
         let (example, other, third) = (Ca::new("example.org"), Ca::new("other.org"), Ca::new("third.org"));
         let dir = tempfile::tempdir().unwrap();
         let path = |n: &str| dir.path().join(n).display().to_string();
         std::fs::write(path("example.pem"), example.pem()).unwrap();
         std::fs::write(path("other.pem"), other.pem()).unwrap();
         let server_key = rcgen::KeyPair::generate().unwrap();
-        let server_cert =
-            rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap().self_signed(&server_key).unwrap();
+        let server_cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .unwrap()
+            .self_signed(&server_key)
+            .unwrap();
         std::fs::write(path("server.crt"), server_cert.pem()).unwrap();
         std::fs::write(path("server.key"), server_key.serialize_pem()).unwrap();
-        let (api_key, revoked_key, expired_key) =
-            (format!("wk_valid_{}", super::support::random_id()), "wk_revoked_1".to_string(), "wk_expired_1".to_string());
+        let (api_key, revoked_key, expired_key) = (
+            format!("wk_valid_{}", super::support::random_id()),
+            "wk_revoked_1".to_string(),
+            "wk_expired_1".to_string(),
+        );
         let jwt = format!(r#"[{{issuer: "https://idp.test", jwks: {jwks}}}]"#);
         let yaml = format!(
             r#"
@@ -90,7 +105,7 @@ virtualServers:
     listeners: [main]
     backends: [{{name: conf, url: "{be}"}}]
     auth:
-      scopes: {{required: [mcp:tools]}}
+      scopes: {{required: [mcp:tools], methods: {{tools/call: [mcp:call]}}, tools: {{"ec*": [mcp:echo]}}}}
       jwt: {jwt}
       exemptMethods: [server/discover]
   - name: opt
@@ -123,6 +138,7 @@ virtualServers:
             api_key,
             revoked_key,
             expired_key,
+            yaml,
             _dir: dir,
         }
     }
@@ -189,5 +205,28 @@ virtualServers:
     /// Asserts the backend has seen no `tools/call` yet (after `case`).
     pub fn assert_backend_untouched(&self, case: &str) {
         assert_eq!(self.backend_calls(), 0, "{case}: the backend must see nothing");
+    }
+}
+
+impl Fixture {
+    /// Reloads the same configuration (as a SIGHUP or a file edit would).
+    pub async fn reload(&self) {
+        let cfg = warden::config::load_str(&self.yaml, "test-reload", &|_| None).unwrap();
+        self.gw.gateway.reload(cfg).await.unwrap();
+    }
+
+    /// Sends an `echo` call with `headers` through `c` and asserts it is
+    /// refused exactly as `want` says, without reaching the backend.
+    pub async fn expect_refused(
+        &self,
+        c: &McpClient,
+        case: &str,
+        id: i64,
+        headers: &[(&str, &str)],
+        want: &super::support::Want,
+    ) {
+        let r = super::support::call_echo(c, id, case, headers).await;
+        super::support::assert_refused(case, &r, id, want);
+        self.assert_backend_untouched(case);
     }
 }

@@ -15,7 +15,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use bytes::Bytes;
 use futures::TryStreamExt;
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
@@ -165,8 +165,11 @@ impl Ca {
     pub fn new(name: &str) -> Ca {
         let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        p.key_usages =
-            vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign, rcgen::KeyUsagePurpose::DigitalSignature];
+        p.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
         p.distinguished_name.push(rcgen::DnType::CommonName, format!("{name} test CA"));
         let key = rcgen::KeyPair::generate().unwrap();
         Ca { issuer: rcgen::CertifiedIssuer::self_signed(p, key).unwrap() }
@@ -179,13 +182,18 @@ impl Ca {
     /// A client certificate with these URI SANs (an X.509-SVID when there is
     /// exactly one `spiffe://` URI).
     pub fn leaf(&self, uris: &[&str]) -> Leaf {
+        self.leaf_with(uris, vec![rcgen::KeyUsagePurpose::DigitalSignature])
+    }
+
+    /// A client certificate with these URI SANs and key usages.
+    pub fn leaf_with(&self, uris: &[&str], key_usages: Vec<rcgen::KeyUsagePurpose>) -> Leaf {
         let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         p.subject_alt_names = uris
             .iter()
             .map(|u| rcgen::SanType::URI(rcgen::string::Ia5String::try_from(u.to_string()).unwrap()))
             .collect();
         p.is_ca = rcgen::IsCa::ExplicitNoCa;
-        p.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+        p.key_usages = key_usages;
         p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
         p.distinguished_name.push(rcgen::DnType::CommonName, "test workload");
         let key = rcgen::KeyPair::generate().unwrap();
@@ -546,9 +554,4 @@ pub fn assert_refused(case: &str, r: &Reply, id: i64, want: &Want) {
         got.sort_unstable();
         assert_eq!(got, keys, "{case}: {scheme} params; {c:?}");
     }
-}
-
-/// An HTTP status check for non-JSON-RPC replies.
-pub fn status_of(r: &Reply) -> StatusCode {
-    StatusCode::from_u16(r.status).unwrap()
 }

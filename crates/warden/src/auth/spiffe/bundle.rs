@@ -160,7 +160,8 @@ impl TrustBundle {
     }
 
     /// Adds a JWT authority under `kid`, refusing symmetric keys and
-    /// duplicate `kid`s.
+    /// duplicate `kid`s (the error's index is the number of JWT keys
+    /// already in the bundle).
     pub fn with_jwt_key(mut self, kid: &str, jwk: Jwk) -> Result<Self, SpiffeError> {
         if matches!(jwk.algorithm, jsonwebtoken::jwk::AlgorithmParameters::OctetKey(_)) {
             return Err(BundleError::SymmetricKey(self.jwt_keys.len()).into());

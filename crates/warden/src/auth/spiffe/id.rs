@@ -76,6 +76,9 @@ pub enum IdError {
     /// A path given on its own does not start with `/`.
     #[error("SPIFFE ID path must be empty or start with '/'")]
     RelativePath,
+    /// A trust domain was expected but the ID has a path.
+    #[error("a trust domain ID must not have a path")]
+    UnexpectedPath,
 }
 
 /// A trust domain name, such as `example.org`: the authority of a SPIFFE ID.
@@ -95,7 +98,7 @@ impl TrustDomain {
         if input.starts_with(SCHEME_PREFIX) {
             let id = SpiffeId::parse(input)?;
             if !id.path.is_empty() {
-                return Err(IdError::TrailingSlash.into());
+                return Err(IdError::UnexpectedPath.into());
             }
             Ok(id.trust_domain)
         } else {

@@ -190,11 +190,11 @@ impl BundleWatcher {
                     continue;
                 }
                 item = x509_stream.next() => match item {
-                    Some(set) => x509_parts = Some(x509_from_api(&set?)?),
+                    Some(set) => x509_parts = Some(x509_from_api(&set?)),
                     None => return Err(WorkloadError::StreamEnded("FetchX509Bundles")),
                 },
                 item = jwt_stream.next() => match item {
-                    Some(set) => jwt_parts = Some(jwt_from_api(&set?)?),
+                    Some(set) => jwt_parts = Some(jwt_from_api(&set?)),
                     None => return Err(WorkloadError::StreamEnded("FetchJWTBundles")),
                 },
             }
@@ -249,22 +249,30 @@ async fn within<T, E: Into<WorkloadError>>(
     }
 }
 
-fn x509_from_api(set: &spiffe::X509BundleSet) -> Result<X509Parts, WorkloadError> {
+/// Our form of a trust domain name the `spiffe` crate accepted; names our
+/// stricter rules refuse are skipped (and so distrusted), with a warning.
+fn checked_domain(name: &str) -> Option<TrustDomain> {
+    TrustDomain::parse(name)
+        .inspect_err(|error| tracing::warn!(trust_domain = name, %error, "Workload API bundle for an invalid trust domain ignored"))
+        .ok()
+}
+
+fn x509_from_api(set: &spiffe::X509BundleSet) -> X509Parts {
     set.iter()
-        .map(|(td, bundle)| {
+        .filter_map(|(td, bundle)| {
             let certs = bundle.authorities().iter().map(|c| CertificateDer::from(c.as_bytes().to_vec())).collect();
-            Ok((TrustDomain::parse(td.as_str())?, certs))
+            Some((checked_domain(td.as_str())?, certs))
         })
         .collect()
 }
 
-fn jwt_from_api(set: &spiffe::JwtBundleSet) -> Result<JwtParts, WorkloadError> {
+fn jwt_from_api(set: &spiffe::JwtBundleSet) -> JwtParts {
     set.iter()
-        .map(|(td, bundle)| {
+        .filter_map(|(td, bundle)| {
             let keys: Vec<Value> =
                 bundle.jwt_authorities().filter_map(|a| serde_json::from_slice(a.jwk_json()).ok()).collect();
             let jwks = serde_json::json!({ "keys": keys }).to_string().into_bytes();
-            Ok((TrustDomain::parse(td.as_str())?, jwks))
+            Some((checked_domain(td.as_str())?, jwks))
         })
         .collect()
 }

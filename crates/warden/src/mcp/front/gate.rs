@@ -37,6 +37,32 @@ impl AuthGate {
         self.auth.as_ref().is_some_and(|(_, r)| r.is_err())
     }
 
+    /// The 400 for a token in the query string (RFC 6750 §2.3 is not
+    /// supported: URLs end up in logs), with the challenge when `auth` is on.
+    pub fn refuse_query_token(&self, listener: &Listener, id: Option<Id>, log: &mut AccessRecord) -> Response<Body> {
+        log.outcome = "token_in_query";
+        let failure = Failure::BadRequest("Tokens in the query string are refused");
+        match &self.auth {
+            Some((auth, _)) => challenge::response(&failure, &auth.challenge_info(listener, &[]), id),
+            None => crate::error::rpc_error(
+                http::StatusCode::BAD_REQUEST,
+                id,
+                crate::mcp::jsonrpc::code::INVALID_REQUEST,
+                "Tokens in the query string are refused",
+                None,
+            ),
+        }
+    }
+
+    /// The response for a request whose credential failed before its method
+    /// is known (an unreadable or oversized body).
+    pub fn refusal(&self, listener: &Listener, log: &mut AccessRecord) -> Response<Body> {
+        match self.admit(listener, None, None, None, log) {
+            Err(r) => *r,
+            Ok(_) => crate::error::status_only(http::StatusCode::UNAUTHORIZED),
+        }
+    }
+
     /// Admits a request for `method` on `name`; the principal, or the
     /// refusal as a response (with `id`). Without `auth`: anonymous.
     pub fn admit(
@@ -46,7 +72,7 @@ impl AuthGate {
         name: Option<&str>,
         id: Option<Id>,
         log: &mut AccessRecord,
-    ) -> Result<Principal, Response<Body>> {
+    ) -> Result<Principal, Box<Response<Body>>> {
         let Some((auth, result)) = &self.auth else { return Ok(Principal::anonymous()) };
         match auth.admit(result, method, name) {
             Ok(p) => {
@@ -56,7 +82,7 @@ impl AuthGate {
             Err(f) => {
                 log.outcome = f.outcome();
                 let info = auth.challenge_info(listener, &auth.needed_scopes(method, name));
-                Err(challenge::response(&f, &info, id))
+                Err(Box::new(challenge::response(&f, &info, id)))
             }
         }
     }

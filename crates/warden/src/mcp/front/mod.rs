@@ -55,18 +55,12 @@ impl Front<'_> {
             log.outcome = "forbidden_origin";
             return rpc_error(StatusCode::FORBIDDEN, None, code::INVALID_REQUEST, "Origin not allowed", None);
         }
-        if req.uri().query().is_some_and(|q| q.split('&').any(|kv| kv.starts_with("access_token="))) {
-            log.outcome = "token_in_query";
-            return rpc_error(
-                StatusCode::BAD_REQUEST,
-                None,
-                code::INVALID_REQUEST,
-                "Tokens in the query string are refused",
-                None,
-            );
+        let token_in_query = req.uri().query().is_some_and(|q| q.split('&').any(|kv| kv.starts_with("access_token=")));
+        if token_in_query && req.method() != Method::POST {
+            return self.gate.refuse_query_token(self.listener, None, log);
         }
         match *req.method() {
-            Method::POST => self.post(vs, req, log).await,
+            Method::POST => self.post(vs, req, token_in_query, log).await,
             Method::GET => self.get(vs, &req, log).await,
             Method::DELETE => self.delete(vs, &req, log).await,
             _ => {
@@ -101,7 +95,7 @@ impl Front<'_> {
         log.method = Some("GET stream".into());
         let principal = match self.gate.admit(self.listener, None, None, None, log) {
             Ok(p) => p,
-            Err(r) => return r,
+            Err(r) => return *r,
         };
         let modern = header_str(req, header::PROTOCOL_VERSION) == Some(MODERN);
         let state = match self.session(vs, req, &principal) {
@@ -122,7 +116,7 @@ impl Front<'_> {
         log.method = Some("DELETE session".into());
         let principal = match self.gate.admit(self.listener, None, None, None, log) {
             Ok(p) => p,
-            Err(r) => return r,
+            Err(r) => return *r,
         };
         match self.session(vs, req, &principal) {
             Ok(Some(s)) => {
@@ -135,7 +129,13 @@ impl Front<'_> {
         }
     }
 
-    async fn post<B>(&self, vs: &Arc<VirtualServer>, req: Request<B>, log: &mut AccessRecord) -> Response<Body>
+    async fn post<B>(
+        &self,
+        vs: &Arc<VirtualServer>,
+        req: Request<B>,
+        token_in_query: bool,
+        log: &mut AccessRecord,
+    ) -> Response<Body>
     where
         B: hyper::body::Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -152,19 +152,18 @@ impl Front<'_> {
         }
         let (parts, body) = req.into_parts();
         let mut limit = usize::try_from(self.limits.max_request_body).unwrap_or(usize::MAX);
-        if self.gate.failed() {
+        if self.gate.failed() || token_in_query {
             // A refused caller's body is read only to answer with its id.
             limit = limit.min(gate::UNAUTHENTICATED_BODY_LIMIT as usize);
         }
         let bytes = match Limited::new(body, limit).collect().await {
             Ok(c) => c.to_bytes(),
             Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+                if token_in_query {
+                    return self.gate.refuse_query_token(self.listener, None, log);
+                }
                 if self.gate.failed() {
-                    return self
-                        .gate
-                        .admit(self.listener, None, None, None, log)
-                        .err()
-                        .unwrap_or_else(|| status_only(StatusCode::UNAUTHORIZED));
+                    return self.gate.refusal(self.listener, log);
                 }
                 log.outcome = "body_too_large";
                 return rpc_error(
@@ -179,12 +178,9 @@ impl Front<'_> {
         };
         let msg = match Message::parse(&bytes) {
             Ok(m) => m,
+            Err(_) if token_in_query => return self.gate.refuse_query_token(self.listener, None, log),
             Err(_) if self.gate.failed() => {
-                return self
-                    .gate
-                    .admit(self.listener, None, None, None, log)
-                    .err()
-                    .unwrap_or_else(|| status_only(StatusCode::UNAUTHORIZED));
+                return self.gate.refusal(self.listener, log);
             }
             Err(e) => {
                 log.outcome = "invalid_jsonrpc";
@@ -198,10 +194,13 @@ impl Front<'_> {
         // initialize, routing).
         let peek = ParamsView::parse(msg.params.as_deref()).unwrap_or_default();
         log.name = peek.name.as_deref().or(peek.uri.as_deref()).map(|s| s.chars().take(128).collect());
+        if token_in_query {
+            return self.gate.refuse_query_token(self.listener, msg.id, log);
+        }
         let principal =
             match self.gate.admit(self.listener, msg.method.as_deref(), peek.name.as_deref(), msg.id.clone(), log) {
                 Ok(p) => p,
-                Err(r) => return r,
+                Err(r) => return *r,
             };
         let header_version = header_str(&req, header::PROTOCOL_VERSION);
         let modern = peek.has_modern_version()

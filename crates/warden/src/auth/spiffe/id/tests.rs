@@ -167,7 +167,7 @@ fn trust_domain_parse_name_or_id_accepts_both_forms() {
     let a = TrustDomain::parse_name_or_id("example.org").unwrap();
     let b = TrustDomain::parse_name_or_id("spiffe://example.org").unwrap();
     assert_eq!(a, b);
-    assert!(TrustDomain::parse_name_or_id("spiffe://example.org/a").is_err());
+    assert_eq!(TrustDomain::parse_name_or_id("spiffe://example.org/a"), Err(IdError::UnexpectedPath.into()));
     assert!(TrustDomain::parse_name_or_id("spiffe://Example.org").is_err());
 }
 
