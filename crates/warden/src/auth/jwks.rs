@@ -72,6 +72,8 @@ pub struct KeyStore {
     fetch_lock: tokio::sync::Mutex<()>,
     min_refetch: Duration,
     refresh: Duration,
+    /// Bumped whenever the key set is replaced (cached verifications end).
+    generation: std::sync::atomic::AtomicU64,
 }
 
 fn usable(jwk: &Jwk) -> Option<Arc<Key>> {
@@ -116,6 +118,7 @@ impl KeyStore {
             fetch_lock: tokio::sync::Mutex::new(()),
             min_refetch,
             refresh,
+            generation: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -144,6 +147,11 @@ impl KeyStore {
                 tokio::time::sleep(wait).await;
             }
         });
+    }
+
+    /// Changes whenever the key set changes.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Whether keys are loaded.
@@ -205,7 +213,17 @@ impl KeyStore {
             Ok(set) => {
                 let snap = snapshot(&set);
                 info!(issuer = %self.issuer, keys = snap.all.len(), "signing keys loaded");
+                let same = {
+                    let old = self.keys.load();
+                    old.loaded
+                        && old.all.len() == snap.all.len()
+                        && snap.by_kid.keys().all(|k| old.by_kid.contains_key(k))
+                        && old.by_kid.len() == snap.by_kid.len()
+                };
                 self.keys.store(Arc::new(snap));
+                if !same {
+                    self.generation.fetch_add(1, std::sync::atomic::Ordering::Release);
+                }
                 true
             }
             Err(e) => {

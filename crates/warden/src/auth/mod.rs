@@ -41,6 +41,7 @@ use self::dpop::{DpopError, DpopVerifier, cnf_jkt, cnf_x5t};
 use self::jwks::KeyStore;
 use self::jwt::{JwtProvider, TokenError};
 use self::svid_trust::SvidTrust;
+use self::token_cache::KeySourceRef;
 use crate::config::auth::{AuthMode, AuthSettings, DpopMode};
 use crate::config::{Listener, VirtualServerConfig};
 
@@ -273,11 +274,14 @@ impl Authenticator {
         cert: Option<&conn::ClientCert>,
     ) -> Result<Principal, Failure> {
         let resource = self.resource_url(f.listener);
-        let verified = match self.verified.get(token, &resource) {
+        let verified = match self.verified.get(token, &resource, |s| self.key_generation(s)) {
             Some(v) => v,
             None => {
-                let (p, cnf) = self.verify_token(token, &resource).await?;
-                self.verified.put(token, &resource, p, cnf)
+                let (p, cnf, source) = self.verify_token(token, &resource).await?;
+                // The generation read after verifying: a rotation racing the
+                // check makes the entry stale at once, never the reverse.
+                let generation = self.key_generation(source);
+                self.verified.put(token, &resource, (p, cnf, source), generation)
             }
         };
         let mut principal = verified.principal.clone();
@@ -286,8 +290,20 @@ impl Authenticator {
         Ok(principal)
     }
 
+    /// The generation of a key source (changes when its keys change).
+    fn key_generation(&self, source: KeySourceRef) -> u64 {
+        match source {
+            KeySourceRef::Provider(i) => self.providers.get(i).map_or(u64::MAX, |p| p.keys.generation()),
+            KeySourceRef::Svid => self.svid.as_ref().map_or(u64::MAX, |s| s.bundles.version()),
+        }
+    }
+
     /// Verifies a token's signature and claims (no binding checks).
-    async fn verify_token(&self, token: &str, resource: &str) -> Result<(Principal, Option<Value>), Failure> {
+    async fn verify_token(
+        &self,
+        token: &str,
+        resource: &str,
+    ) -> Result<(Principal, Option<Value>, KeySourceRef), Failure> {
         let resource = resource.to_string();
         let header = jsonwebtoken::decode_header(token).map_err(|e| {
             debug!(error = %e, "token is not a usable JWT");
@@ -296,31 +312,32 @@ impl Authenticator {
         let claims: serde_json::Map<String, Value> =
             jsonwebtoken::dangerous::insecure_decode_claims(token).map_err(|_| Failure::InvalidToken)?;
         let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");
-        let (principal, cnf) = if let Some(p) = self.providers.iter().find(|p| p.settings.issuer == iss) {
-            let v = p.verify(token, &header, std::slice::from_ref(&resource)).await.map_err(|e| {
-                debug!(provider = %p.settings.name, error = %e, "access token refused");
-                if e.is_unavailable() { Failure::Unavailable } else { Failure::InvalidToken }
-            })?;
-            (v.principal, v.cnf)
-        } else if let Some(svid) = &self.svid
-            && claims.get("sub").and_then(Value::as_str).is_some_and(|s| s.starts_with("spiffe://"))
-        {
-            let auds = self
-                .settings
-                .spiffe
-                .as_ref()
-                .and_then(|s| s.audiences.clone())
-                .unwrap_or_else(|| vec![resource.clone()]);
-            let p = svid.verify(token, &auds).map_err(|e| {
-                debug!(error = %e, "JWT-SVID refused");
-                Failure::InvalidToken
-            })?;
-            (p, None)
-        } else {
-            debug!(issuer = %TokenError::UnknownIssuer(iss.chars().take(100).collect()), "access token refused");
-            return Err(Failure::InvalidToken);
-        };
-        Ok((principal, cnf))
+        let (principal, cnf, source) =
+            if let Some((i, p)) = self.providers.iter().enumerate().find(|(_, p)| p.settings.issuer == iss) {
+                let v = p.verify(token, &header, std::slice::from_ref(&resource)).await.map_err(|e| {
+                    debug!(provider = %p.settings.name, error = %e, "access token refused");
+                    if e.is_unavailable() { Failure::Unavailable } else { Failure::InvalidToken }
+                })?;
+                (v.principal, v.cnf, KeySourceRef::Provider(i))
+            } else if let Some(svid) = &self.svid
+                && claims.get("sub").and_then(Value::as_str).is_some_and(|s| s.starts_with("spiffe://"))
+            {
+                let auds = self
+                    .settings
+                    .spiffe
+                    .as_ref()
+                    .and_then(|s| s.audiences.clone())
+                    .unwrap_or_else(|| vec![resource.clone()]);
+                let p = svid.verify(token, &auds).map_err(|e| {
+                    debug!(error = %e, "JWT-SVID refused");
+                    Failure::InvalidToken
+                })?;
+                (p, None, KeySourceRef::Svid)
+            } else {
+                debug!(issuer = %TokenError::UnknownIssuer(iss.chars().take(100).collect()), "access token refused");
+                return Err(Failure::InvalidToken);
+            };
+        Ok((principal, cnf, source))
     }
 
     /// The token's binding: DPoP proof and `cnf.jkt`, or `cnf.x5t#S256`.
