@@ -318,3 +318,59 @@ async fn discovery_with_an_issuer_mismatch_refuses_tokens() {
     }
     assert_eq!(idp.jwks_fetches(), 0, "the jwks_uri of a mismatched document must never be used");
 }
+
+/// `serveAuthorizationServerMetadata`: for an issuer that publishes only
+/// OpenID discovery, Warden names itself in the PRM and serves RFC 8414
+/// metadata built from the issuer's document (its endpoints, Warden's
+/// identifier as `issuer`, S256 added).
+#[tokio::test]
+async fn authorization_server_metadata_is_served_for_openid_only_issuers() {
+    let k1 = EcKey::generate();
+    let idp = Idp::start(json!({"keys": [k1.public_jwk("k1")]})).await;
+    let yaml = format!(
+        r#"
+listeners: [{{name: main, address: "127.0.0.1:0"}}]
+admin: {{address: "127.0.0.1:0"}}
+accessLog: off
+virtualServers:
+  - name: main
+    path: /mcp
+    backends: [{{name: clock, builtin: clock}}]
+    auth:
+      jwt: [{{issuer: "{}"}}]
+      serveAuthorizationServerMetadata: true
+"#,
+        idp.base
+    );
+    let gw = start_in_process(&yaml, &[]).await;
+    let base = gw.base_url();
+    let c = McpClient::new(&format!("{base}/mcp"));
+    // Tokens of the real issuer are what Warden accepts.
+    let (r, _) =
+        call_until_not_503(&c, &token_for(&k1, "k1", &idp.base, &format!("{base}/mcp")), Duration::from_secs(10)).await;
+    support::assert_echoed("token of the issuer", &r, "hi");
+    let get = |path: String| {
+        let http = c.http.clone();
+        let base = base.clone();
+        async move {
+            let r = http.get(format!("{base}{path}")).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let id = format!("{}/mcp/authorization-server/0", gw.base_url());
+    let (status, prm) = get("/.well-known/oauth-protected-resource/mcp".into()).await;
+    assert_eq!(status, 200);
+    assert_eq!(prm["authorization_servers"], json!([id]), "{prm}");
+    for path in [
+        "/.well-known/oauth-authorization-server/mcp/authorization-server/0",
+        "/.well-known/openid-configuration/mcp/authorization-server/0",
+        "/mcp/authorization-server/0/.well-known/openid-configuration",
+    ] {
+        let (status, doc) = get(path.into()).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(doc["issuer"], json!(id), "{path}: {doc}");
+        assert_eq!(doc["jwks_uri"], json!(format!("{}/jwks", idp.base)), "{path}: the issuer's endpoints stay");
+        assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]), "{path}");
+    }
+    assert_eq!(get("/.well-known/oauth-authorization-server/mcp/authorization-server/1".into()).await.0, 404);
+}
