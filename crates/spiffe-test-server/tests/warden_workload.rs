@@ -136,7 +136,7 @@ virtualServers:
       spiffe:
         x509: true
         allowedTrustDomains: [{TD}]
-        trustDomains: [{{name: {TD}, workloadApi: "{socket}"}}]
+        trustDomains: [{{name: {TD}, workloadApi: "{socket}"}}, {{name: {OTHER_TD}, workloadApi: "{socket}"}}]
 "#,
             crt = path("server.crt"),
             key = path("server.key"),
@@ -308,16 +308,28 @@ async fn jwt_svid_is_checked_against_streamed_bundles_and_its_audience() {
         assert_invalid_token(&format!("JWT-SVID for audience {audience}"), &r);
     }
 
-    // Signed with a key outside example.org's bundle (other.org's, which the
-    // Workload API serves but Warden does not trust) ...
+    // Signed with a key outside example.org's bundle: other.org's, whose JWT
+    // bundle the virtual server does hold (for other.org's subjects) — an
+    // example.org subject is verified against example.org's bundle only ...
     let forged = env.api.issue_jwt_svid(ID, &[&env.url], Duration::from_secs(60), OTHER_TD).unwrap();
     let r = env.echo(&http, "forged", Some(&forged)).await.unwrap();
     assert_invalid_token("example.org JWT-SVID signed with other.org's key", &r);
-    // ... or a workload of the untrusted domain itself.
+    // ... and a valid workload of other.org is verified, then refused: its
+    // trust domain is not in `allowedTrustDomains` (403, no challenge).
     let foreign =
         env.api.issue_jwt_svid("spiffe://other.org/agent", &[&env.url], Duration::from_secs(60), OTHER_TD).unwrap();
+    // (other.org's bundle arrives on its own stream: wait for it, bounded.)
+    eventually("other.org's JWT bundle reached Warden", async || {
+        match env.echo(&http, "foreign", Some(&foreign)).await {
+            Ok(r) if r.status == 403 => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
     let r = env.echo(&http, "foreign", Some(&foreign)).await.unwrap();
-    assert_invalid_token("JWT-SVID of other.org", &r);
+    assert_eq!(r.status, 403, "JWT-SVID of a trust domain not allowed: {r:?}");
+    assert_eq!(r.last()["error"]["code"], -32003, "{r:?}");
+    assert!(r.headers.get("www-authenticate").is_none(), "{r:?}");
 
     // The valid one still works after the refusals.
     let r = env.echo(&http, "still", Some(&token)).await.unwrap();

@@ -26,3 +26,6 @@ mod mtls;
 
 #[path = "auth/positive.rs"]
 mod positive;
+
+#[path = "auth/review.rs"]
+mod review;

@@ -71,27 +71,71 @@ pub struct Proof {
 /// The `jti`s of accepted proofs, kept for the process (shared by every
 /// virtual server and kept across reloads, so a reload never reopens a
 /// replay window).
+///
+/// Two generations of 128-bit digests of `jkt:jti`, swapped every
+/// `period` (the longest `2 × maxAge + 1 s` asked for): an entry lives one
+/// to two periods, lookups and inserts are O(1), and nothing is ever scanned.
+/// One key may add at most [`MAX_PER_KEY`] proofs per generation, so a
+/// single token holder cannot fill the cache and lock everyone else out;
+/// past [`MAX_SEEN`] entries per generation new proofs are refused (replay
+/// protection is never silently dropped).
 #[derive(Default)]
 pub struct ReplayCache {
-    seen: Mutex<HashMap<String, Instant>>,
+    inner: Mutex<Generations>,
+}
+
+#[derive(Default)]
+struct Generations {
+    started: Option<Instant>,
+    period: Duration,
+    current: std::collections::HashSet<u128>,
+    previous: std::collections::HashSet<u128>,
+    per_key: HashMap<u64, u32>,
+}
+
+/// Most proofs one key (`jkt`) may add per generation.
+pub const MAX_PER_KEY: u32 = 100_000;
+
+fn digest128(data: &[u8]) -> u128 {
+    let d = digest::digest(&digest::SHA256, data);
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d.as_ref()[..16]);
+    u128::from_be_bytes(b)
 }
 
 impl ReplayCache {
-    fn remember(&self, key: &str, ttl: Duration) -> Result<(), DpopError> {
+    fn remember(&self, jkt: &str, jti: &str, ttl: Duration) -> Result<(), DpopError> {
         let now = Instant::now();
-        let mut seen = self.seen.lock();
-        if let Some(exp) = seen.get(key)
-            && *exp > now
-        {
-            return Err(DpopError::Replay);
-        }
-        if seen.len() >= MAX_SEEN / 2 {
-            seen.retain(|_, exp| *exp > now);
-            if seen.len() >= MAX_SEEN {
-                return Err(DpopError::Replay);
+        let entry = digest128(format!("{jkt}:{jti}").as_bytes());
+        let key = (digest128(jkt.as_bytes()) >> 64) as u64;
+        let mut g = self.inner.lock();
+        g.period = g.period.max(ttl);
+        match g.started {
+            Some(t) if now.duration_since(t) < g.period => {}
+            Some(t) if now.duration_since(t) < g.period * 2 => {
+                g.previous = std::mem::take(&mut g.current);
+                g.per_key.clear();
+                g.started = Some(now);
+            }
+            _ => {
+                g.previous.clear();
+                g.current.clear();
+                g.per_key.clear();
+                g.started = Some(now);
             }
         }
-        seen.insert(key.to_string(), now + ttl);
+        if g.current.contains(&entry) || g.previous.contains(&entry) {
+            return Err(DpopError::Replay);
+        }
+        if g.current.len() >= MAX_SEEN {
+            return Err(DpopError::Replay);
+        }
+        let n = g.per_key.entry(key).or_insert(0);
+        if *n >= MAX_PER_KEY {
+            return Err(DpopError::Replay);
+        }
+        *n += 1;
+        g.current.insert(entry);
         Ok(())
     }
 }
@@ -103,8 +147,7 @@ pub struct DpopVerifier {
     nonce_key: hmac::Key,
 }
 
-/// Most `jti`s remembered at once; beyond it, proofs are refused until old
-/// entries expire (replay protection is never silently dropped).
+/// Most `jti`s remembered per generation.
 const MAX_SEEN: usize = 1_000_000;
 
 impl DpopVerifier {
@@ -198,7 +241,7 @@ impl DpopVerifier {
         }
         let jkt = jwk.thumbprint(ThumbprintHash::SHA256).map_err(|_| DpopError::Key("no thumbprint"))?;
         // Replay check last, so a refused proof does not burn its jti.
-        self.replay.remember(&format!("{jkt}:{jti}"), Duration::from_secs(window * 2 + 1))?;
+        self.replay.remember(&jkt, jti, Duration::from_secs(window * 2 + 1))?;
         Ok(Proof { jkt })
     }
 }
@@ -225,4 +268,14 @@ pub fn cnf_jkt(cnf: Option<&Value>) -> Option<&str> {
 /// The token's `cnf["x5t#S256"]`, if it is certificate-bound.
 pub fn cnf_x5t(cnf: Option<&Value>) -> Option<&str> {
     cnf.and_then(|c| c.get("x5t#S256")).and_then(Value::as_str)
+}
+
+/// Whether Warden can enforce a token's `cnf` (RFC 7800): a string `jkt`
+/// (DPoP) and/or a string `x5t#S256` (mTLS), nothing else.
+pub fn cnf_is_enforceable(cnf: &Value) -> bool {
+    let Some(obj) = cnf.as_object() else { return false };
+    !obj.is_empty()
+        && obj
+            .iter()
+            .all(|(k, v)| matches!(k.as_str(), "jkt" | "x5t#S256") && v.as_str().is_some_and(|s| !s.is_empty()))
 }

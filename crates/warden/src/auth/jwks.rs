@@ -56,6 +56,9 @@ pub struct Key {
 #[derive(Default)]
 struct Snapshot {
     loaded: bool,
+    /// SHA-256 of the JWKS as fetched: any change of key material (also
+    /// under a reused `kid`) changes it.
+    fingerprint: [u8; 32],
     by_kid: HashMap<String, Arc<Key>>,
     all: Vec<Arc<Key>>,
 }
@@ -92,7 +95,10 @@ fn usable(jwk: &Jwk) -> Option<Arc<Key>> {
 fn snapshot(set: &JwkSet) -> Snapshot {
     let all: Vec<Arc<Key>> = set.keys.iter().filter_map(usable).collect();
     let by_kid = all.iter().filter_map(|k| k.kid.clone().map(|kid| (kid, k.clone()))).collect();
-    Snapshot { loaded: true, by_kid, all }
+    let text = serde_json::to_vec(set).unwrap_or_default();
+    let mut fingerprint = [0u8; 32];
+    fingerprint.copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &text).as_ref());
+    Snapshot { loaded: true, fingerprint, by_kid, all }
 }
 
 impl KeyStore {
@@ -215,10 +221,7 @@ impl KeyStore {
                 info!(issuer = %self.issuer, keys = snap.all.len(), "signing keys loaded");
                 let same = {
                     let old = self.keys.load();
-                    old.loaded
-                        && old.all.len() == snap.all.len()
-                        && snap.by_kid.keys().all(|k| old.by_kid.contains_key(k))
-                        && old.by_kid.len() == snap.by_kid.len()
+                    old.loaded && old.fingerprint == snap.fingerprint
                 };
                 self.keys.store(Arc::new(snap));
                 if !same {
@@ -239,9 +242,13 @@ impl KeyStore {
             KeySource::Url(u) => u.clone(),
             KeySource::Discovery => {
                 let meta = discover(&self.http, &self.issuer).await?;
-                let url =
-                    meta.get("jwks_uri").and_then(Value::as_str).and_then(|u| Url::parse(u).ok()).ok_or_else(|| {
-                        FetchError::Invalid(self.issuer.clone(), "metadata has no valid jwks_uri".into())
+                let url = meta
+                    .get("jwks_uri")
+                    .and_then(Value::as_str)
+                    .and_then(|u| Url::parse(u).ok())
+                    .filter(key_url_allowed)
+                    .ok_or_else(|| {
+                        FetchError::Invalid(self.issuer.clone(), "metadata has no valid https jwks_uri".into())
                     })?;
                 self.metadata.store(Arc::new(Some(meta)));
                 url
@@ -249,6 +256,33 @@ impl KeyStore {
         };
         let body = get_json(&self.http, &jwks_url).await?;
         serde_json::from_value::<JwkSet>(body).map_err(|e| FetchError::Invalid(jwks_url.to_string(), e.to_string()))
+    }
+}
+
+/// Reads a response body, refusing one larger than `cap` bytes as it streams.
+pub async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+        if out.len() + chunk.len() > cap {
+            return Err(format!("document larger than {cap} bytes"));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// Whether `url` may carry keys: https, or http to a loopback host (tests,
+/// sidecars). Plain http elsewhere would let anyone on the path swap keys.
+pub fn key_url_allowed(url: &Url) -> bool {
+    match url.scheme() {
+        "https" => true,
+        "http" => match url.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        },
+        _ => false,
     }
 }
 
@@ -264,10 +298,7 @@ async fn get_json(http: &reqwest::Client, url: &Url) -> Result<Value, FetchError
     if !resp.status().is_success() {
         return Err(err(format!("status {}", resp.status())));
     }
-    let bytes = resp.bytes().await.map_err(|e| err(e.to_string()))?;
-    if bytes.len() > 1 << 20 {
-        return Err(err("document larger than 1 MiB".into()));
-    }
+    let bytes = read_capped(resp, 1 << 20).await.map_err(err)?;
     serde_json::from_slice(&bytes).map_err(|e| FetchError::Invalid(url.to_string(), e.to_string()))
 }
 

@@ -119,6 +119,11 @@ impl JwtProvider {
                 return Err(TokenError::Claim(name.clone()));
             }
         }
+        // Sessions and state handles are bound to the subject: a token without
+        // one (under the configured mapping) cannot be told apart from others.
+        if lookup(&claims, &self.settings.mapping.subject).and_then(Value::as_str).is_none_or(str::is_empty) {
+            return Err(TokenError::Claim(self.settings.mapping.subject.clone()));
+        }
         let cnf = claims.get("cnf").cloned();
         let principal =
             principal_from_claims(&claims, &self.settings.mapping, &self.settings.name, &self.settings.issuer);

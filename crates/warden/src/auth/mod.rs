@@ -143,7 +143,9 @@ impl Authenticator {
         let dpop = (settings.dpop.mode != DpopMode::Off)
             .then(|| DpopVerifier::new(settings.dpop.clone(), &shared.nonce_secret, shared.replay.clone()));
         let svid = settings.spiffe.as_ref().filter(|s| !s.trust_domains.is_empty()).map(|s| {
-            let id = format!("{:?}", s.trust_domains);
+            // Keyed by the sources and the bundle files' contents, so a reload
+            // after a bundle file changed reads it again.
+            let id = format!("{:?}|{}", s.trust_domains, svid_trust::files_fingerprint(&s.trust_domains));
             shared.svid_trust.lock().entry(id).or_insert_with(|| SvidTrust::start(&s.trust_domains, http)).clone()
         });
         Some(Authenticator {
@@ -222,7 +224,7 @@ impl Authenticator {
         };
         if self.settings.require_bound_tokens
             && principal.binding == Binding::None
-            && matches!(principal.method, AuthMethod::Jwt { .. })
+            && matches!(principal.method, AuthMethod::Jwt { .. } | AuthMethod::JwtSvid)
         {
             debug!("bearer token refused: bound tokens required");
             return Err(Failure::InvalidToken);
@@ -240,16 +242,24 @@ impl Authenticator {
         Ok(principal)
     }
 
+    /// Whether workloads of trust domain `td` may call (X.509- and JWT-SVIDs alike).
+    fn trust_domain_allowed(&self, td: &str) -> bool {
+        let allowed = self.settings.spiffe.as_ref().and_then(|s| s.allowed_trust_domains.as_ref());
+        allowed.is_none_or(|a| a.iter().any(|x| x == td))
+    }
+
     /// The workload principal of the connection's X.509-SVID, if accepted here.
     fn workload(&self, cert: Option<&conn::ClientCert>) -> Result<Option<Principal>, Failure> {
-        let Some(spiffe) = self.settings.spiffe.as_ref().filter(|s| s.x509) else { return Ok(None) };
+        if self.settings.spiffe.as_ref().is_none_or(|s| !s.x509) {
+            return Ok(None);
+        }
         let Some(svid) = cert.and_then(|c| c.spiffe.as_ref()) else { return Ok(None) };
         let id = svid.as_ref().map_err(|e| {
             debug!(error = %e, "client certificate is not a valid X.509-SVID");
             Failure::InvalidToken
         })?;
         let td = id.trim_start_matches("spiffe://").split('/').next().unwrap_or("");
-        if spiffe.allowed_trust_domains.as_ref().is_some_and(|a| !a.iter().any(|x| x == td)) {
+        if !self.trust_domain_allowed(td) {
             debug!(spiffe_id = %id, "trust domain not allowed on this virtual server");
             return Err(Failure::Forbidden);
         }
@@ -332,6 +342,11 @@ impl Authenticator {
                     debug!(error = %e, "JWT-SVID refused");
                     Failure::InvalidToken
                 })?;
+                let td = p.subject.trim_start_matches("spiffe://").split('/').next().unwrap_or("");
+                if !self.trust_domain_allowed(td) {
+                    debug!(spiffe_id = %p.subject, "JWT-SVID trust domain not allowed on this virtual server");
+                    return Err(Failure::Forbidden);
+                }
                 (p, None, KeySourceRef::Svid)
             } else {
                 debug!(issuer = %TokenError::UnknownIssuer(iss.chars().take(100).collect()), "access token refused");
@@ -353,7 +368,15 @@ impl Authenticator {
         cnf: Option<Value>,
         principal: &mut Principal,
     ) -> Result<(), Failure> {
-        // Binding: DPoP (`cnf.jkt`) or certificate (`cnf.x5t#S256`).
+        // Binding: DPoP (`cnf.jkt`) or certificate (`cnf.x5t#S256`). A `cnf`
+        // Warden cannot enforce (another method, or a malformed one) is
+        // refused rather than treated as a bearer token (RFC 7800 §3).
+        if let Some(c) = &cnf
+            && !dpop::cnf_is_enforceable(c)
+        {
+            debug!("token has a confirmation (cnf) Warden cannot enforce");
+            return Err(Failure::InvalidToken);
+        }
         let jkt = cnf_jkt(cnf.as_ref());
         match scheme {
             Scheme::Bearer => {
@@ -400,13 +423,24 @@ impl Authenticator {
         Ok(())
     }
 
-    /// URLs a DPoP proof's `htu` may name: the canonical resource URL and
-    /// the URL as addressed through the `Host` the client used.
+    /// URLs a DPoP proof's `htu` may name: the canonical resource URL and,
+    /// only where Warden cannot know its public name, the URL as addressed.
+    /// With a public URL or an explicit `resource`, that URL alone; on a
+    /// loopback listener, its loopback spellings (`localhost`, `127.0.0.1`,
+    /// `[::1]` with the port); on a listener without a public URL, the
+    /// `Host` (or HTTP/2 `:authority`) the client used.
     fn htu_candidates(&self, f: &RequestFacts<'_>, resource: &str) -> Vec<String> {
         let mut out = vec![resource.to_string()];
-        let host = f.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).or(f.authority);
-        if let Some(host) = host {
-            let scheme = if f.listener.tls.is_some() { "https" } else { "http" };
+        if self.settings.resource.is_some() || f.listener.public_url.is_some() {
+            return out;
+        }
+        let scheme = if f.listener.tls.is_some() { "https" } else { "http" };
+        let port = f.listener.address.port();
+        if f.listener.address.ip().is_loopback() {
+            for host in ["localhost", "127.0.0.1", "[::1]"] {
+                out.push(format!("{scheme}://{host}:{port}{}", self.path));
+            }
+        } else if let Some(host) = f.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).or(f.authority) {
             out.push(format!("{scheme}://{host}{}", self.path));
         }
         out
@@ -429,7 +463,11 @@ impl Authenticator {
             Err(Failure::Missing) if exempt => return Ok(Principal::anonymous()),
             Err(e) => return Err(e.clone()),
         };
-        let needed = method.map(|m| self.settings.scopes.needed(m, name)).unwrap_or_default();
+        // GET streams and DELETE carry no method: the scopes every call needs.
+        let needed = match method {
+            Some(m) => self.settings.scopes.needed(m, name),
+            None => self.settings.scopes.required.clone(),
+        };
         if needed.is_empty() || principal.kind == PrincipalKind::Workload {
             return Ok(principal);
         }

@@ -42,6 +42,19 @@ fn read_file(td: &TrustDomain, path: &std::path::Path) -> Result<TrustBundle, St
     parsed.map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// SHA-256 (hex) over the contents of the bundle files among `domains`.
+pub fn files_fingerprint(domains: &[TrustDomainSource]) -> String {
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for d in domains {
+        if let BundleLocation::File(path) = &d.source {
+            let bytes = std::fs::read(path).unwrap_or_default();
+            ctx.update(&(bytes.len() as u64).to_be_bytes());
+            ctx.update(&bytes);
+        }
+    }
+    ctx.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn put(source: &BundleSource, bundle: TrustBundle) {
     source.put_bundle(bundle);
 }
@@ -103,7 +116,7 @@ async fn poll_endpoint(source: BundleSource, http: reqwest::Client, url: url::Ur
             if !r.status().is_success() {
                 return Err(format!("status {}", r.status()));
             }
-            let bytes = r.bytes().await.map_err(|e| e.to_string())?;
+            let bytes = super::jwks::read_capped(r, 1 << 20).await?;
             TrustBundle::parse_json(td.clone(), &bytes).map_err(|e| e.to_string())
         }
         .await;

@@ -292,3 +292,54 @@ virtualServers:
         assert!(problems.contains(needle), "missing {needle:?} in:\n{problems}");
     }
 }
+
+#[test]
+fn only_confirmations_warden_enforces_are_accepted() {
+    use super::dpop::cnf_is_enforceable;
+    assert!(cnf_is_enforceable(&json!({"jkt": "abc"})));
+    assert!(cnf_is_enforceable(&json!({"x5t#S256": "abc"})));
+    assert!(!cnf_is_enforceable(&json!({"jwk": {"kty": "EC"}})));
+    assert!(!cnf_is_enforceable(&json!({"jkt": 7})));
+    assert!(!cnf_is_enforceable(&json!({"jkt": ""})));
+    assert!(!cnf_is_enforceable(&json!({})));
+    assert!(!cnf_is_enforceable(&json!("jkt")));
+}
+
+#[test]
+fn key_urls_must_be_https_except_on_loopback() {
+    use super::jwks::key_url_allowed;
+    let ok = |u: &str| key_url_allowed(&url::Url::parse(u).unwrap());
+    assert!(ok("https://idp.example.com/keys"));
+    assert!(ok("http://127.0.0.1:8080/keys") && ok("http://localhost/keys") && ok("http://[::1]/keys"));
+    assert!(!ok("http://idp.example.com/keys") && !ok("http://10.0.0.1/keys") && !ok("ftp://127.0.0.1/k"));
+    let raw: crate::config::RawConfig = serde_norway::from_str(
+        r#"
+listeners: [{address: "127.0.0.1:0"}]
+virtualServers:
+  - name: a
+    path: /mcp
+    backends: [{name: a, builtin: clock}]
+    auth:
+      jwt: [{issuer: "http://idp.example.com"}, {issuer: "https://x", jwksUrl: "http://idp.example.com/k"}]
+"#,
+    )
+    .unwrap();
+    let problems = crate::config::Config::from_raw(raw).unwrap_err().join("\n");
+    assert!(problems.contains("auth.jwt[0].issuer: \"http://idp.example.com\" must be https"), "{problems}");
+    assert!(problems.contains("auth.jwt[1].jwksUrl: \"http://idp.example.com/k\" must be https"), "{problems}");
+}
+
+#[test]
+fn a_proof_is_remembered_among_many_others_of_the_same_key() {
+    let (key, jwk) = es256();
+    let mut s = settings(false);
+    s.max_age = Duration::from_secs(1);
+    let v = DpopVerifier::new(s, b"k", Default::default());
+    let p = proof(&key, &jwk, good_claims());
+    assert!(v.verify(&p, "POST", &[URL.into()], TOKEN).is_ok());
+    // Many other proofs of the same key in between.
+    for _ in 0..200 {
+        assert!(v.verify(&proof(&key, &jwk, good_claims()), "POST", &[URL.into()], TOKEN).is_ok());
+    }
+    assert_eq!(v.verify(&p, "POST", &[URL.into()], TOKEN).unwrap_err(), DpopError::Replay);
+}

@@ -288,14 +288,28 @@ fn check_url(text: &str, at: &str, p: &mut Problems) -> Option<Url> {
     }
 }
 
+/// Like [`check_url`], and the URL must be https unless it is loopback:
+/// keys fetched over plain http could be swapped by anyone on the path.
+fn check_key_url(text: &str, at: &str, p: &mut Problems) -> Option<Url> {
+    let u = check_url(text, at, p)?;
+    if !crate::auth::jwks::key_url_allowed(&u) {
+        p.push(at, format!("{text:?} must be https (plain http only to a loopback host)"));
+    }
+    Some(u)
+}
+
 fn jwt_provider(r: &RawJwtProvider, at: &str, p: &mut Problems) -> Option<JwtProviderSettings> {
-    check_url(&r.issuer, &format!("{at}.issuer"), p);
+    if r.jwks.is_none() && r.jwks_file.is_none() && r.jwks_url.is_none() {
+        check_key_url(&r.issuer, &format!("{at}.issuer"), p);
+    } else {
+        check_url(&r.issuer, &format!("{at}.issuer"), p);
+    }
     let sources = [r.jwks_url.is_some(), r.jwks.is_some(), r.jwks_file.is_some()].iter().filter(|x| **x).count();
     if sources > 1 {
         p.push(at, "at most one of `jwksUrl`, `jwks`, `jwksFile`");
     }
     let keys = if let Some(u) = &r.jwks_url {
-        KeySource::Url(check_url(u, &format!("{at}.jwksUrl"), p)?)
+        KeySource::Url(check_key_url(u, &format!("{at}.jwksUrl"), p)?)
     } else if let Some(v) = &r.jwks {
         match serde_json::from_value::<JwkSet>(v.clone()) {
             Ok(k) => KeySource::Static(k),
@@ -417,7 +431,7 @@ pub(super) fn trust_domain(r: &RawTrustDomain, at: &str, p: &mut Problems) -> Op
         }
         BundleLocation::File(f.into())
     } else if let Some(u) = &r.bundle_url {
-        BundleLocation::Url(check_url(u, &format!("{at}.bundleUrl"), p)?)
+        BundleLocation::Url(check_key_url(u, &format!("{at}.bundleUrl"), p)?)
     } else {
         let w = r.workload_api.clone().unwrap_or_default();
         let addr = if w == "env" { std::env::var("SPIFFE_ENDPOINT_SOCKET").unwrap_or_default() } else { w };

@@ -32,6 +32,11 @@ impl AuthGate {
         AuthGate { auth: Some((auth, result)) }
     }
 
+    /// Whether the virtual server has authentication.
+    pub fn is_on(&self) -> bool {
+        self.auth.is_some()
+    }
+
     /// Whether the credential already failed (before any method is known).
     pub fn failed(&self) -> bool {
         self.auth.as_ref().is_some_and(|(_, r)| r.is_err())

@@ -192,7 +192,18 @@ impl Front<'_> {
         // A borrowed look at the few params fields the front needs; the full
         // params are parsed only where they are used (modern validation,
         // initialize, routing).
-        let peek = ParamsView::parse(msg.params.as_deref()).unwrap_or_default();
+        let peek = match ParamsView::parse(msg.params.as_deref()) {
+            Ok(p) => p,
+            // With authentication on, the tool name the scope check reads must
+            // be the one routing uses: params that do not parse strictly
+            // (duplicate or mistyped `name`/`uri`) are refused, not guessed.
+            Err(r) if self.gate.is_on() => {
+                log.outcome = "invalid_params";
+                let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
+                return rpc_error(status, msg.id, r.code, r.message, r.data);
+            }
+            Err(_) => ParamsView::default(),
+        };
         log.name = peek.name.as_deref().or(peek.uri.as_deref()).map(|s| s.chars().take(128).collect());
         if token_in_query {
             return self.gate.refuse_query_token(self.listener, msg.id, log);
