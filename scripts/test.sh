@@ -4,7 +4,8 @@
 #   scripts/test.sh
 #
 # 1. installs the real peers (Node 22, MCP conformance suite, Inspector, SDKs, PyPI mcp)
-#    with scripts/install-peers.sh (idempotent; skips what is installed);
+#    with scripts/install-peers.sh, and Redis (Debian redis-server) with scripts/install-redis.sh
+#    (both idempotent; they skip what is installed);
 # 2. checks formatting and lints (cargo fmt --check, clippy -D warnings);
 # 3. builds the workspace once (debug) and runs every unit, property and integration test;
 # 4. runs the MCP conformance suite directly and through Warden, both eras, and fails if
@@ -30,8 +31,9 @@ add_counts() {
   passed=$((passed + p)) failed=$((failed + f))
 }
 
-step "installing test peers (scripts/install-peers.sh)"
+step "installing test peers (scripts/install-peers.sh, scripts/install-redis.sh)"
 scripts/install-peers.sh
+scripts/install-redis.sh
 
 step "format and lint"
 cargo fmt --all --check

@@ -6,6 +6,7 @@
 
 mod client;
 mod procs;
+pub mod redis;
 
 pub use client::{McpClient, Reply, SseReader, parse_sse as client_parse_sse};
 pub use procs::{

@@ -35,6 +35,21 @@ enum Command {
     /// Generate a new API key: prints the key (give it to the client) and the
     /// `hash:` line for `auth.apiKeys` (the config never holds the key).
     Apikey,
+    /// Audit trail tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check a hash-chained audit file: exit 0 when intact (prints the record
+    /// count and the last hash to anchor elsewhere), 1 with the first problem.
+    Verify {
+        /// The audit file (JSON lines).
+        file: PathBuf,
+    },
 }
 
 fn init_logging() {
@@ -67,6 +82,20 @@ fn main() -> ExitCode {
             print!("{DEFAULT_CONFIG_YAML}");
             ExitCode::SUCCESS
         }
+        Command::Audit { command: AuditCommand::Verify { file } } => match warden::audit::verify(&file) {
+            Ok(r) if r.ok => {
+                println!("{}: intact, {} record(s), last hash {}", file.display(), r.records, r.last_hash);
+                ExitCode::SUCCESS
+            }
+            Ok(r) => {
+                eprintln!("{}: {}", file.display(), r.problem.unwrap_or_else(|| "chain broken".into()));
+                ExitCode::from(1)
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", file.display());
+                ExitCode::from(1)
+            }
+        },
         Command::Apikey => {
             let (key, hash) = warden::auth::apikey::generate();
             println!("key:  {key}");

@@ -92,3 +92,26 @@ fn schema_and_version() {
     let out = warden().arg("--version").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("warden "));
 }
+
+#[test]
+fn audit_verify_reports_an_intact_chain_and_an_edited_record() {
+    use warden::audit::{AuditLog, AuditRecord, Decision, Resource, ResourceKind};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let log = AuditLog::open(&path).unwrap();
+    let principal = warden::auth::Principal::anonymous();
+    for i in 0..3 {
+        let res = Resource { kind: ResourceKind::Tool, id: format!("t{i}") };
+        log.append(AuditRecord::new(format!("r{i}"), &principal, "tools/call", res, Decision::Allow)).unwrap();
+    }
+    log.flush().unwrap();
+    drop(log);
+    let out = warden().args(["audit", "verify"]).arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("intact, 3 record(s)"));
+    let text = std::fs::read_to_string(&path).unwrap().replacen("\"allow\"", "\"deny\"", 1);
+    std::fs::write(&path, text).unwrap();
+    let out = warden().args(["audit", "verify"]).arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("edited"), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -5,11 +5,14 @@
 //! decode) → authorization → upstream credential → [`mcp::upstream`].
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod error;
 pub mod gateway;
 pub mod listener;
 pub mod mcp;
+pub mod policy;
+pub mod ratelimit;
 pub mod server;
 pub mod telemetry;

@@ -1,0 +1,18 @@
+//! Authorization with Cedar policies: the schema, the entities built from the
+//! authenticated principal and the MCP request, the engine that decides and
+//! filters lists, and the policy test runner. Pure: no I/O on the request path.
+//!
+//! See `docs/policy.md`.
+
+pub mod cases;
+pub mod engine;
+pub mod entities;
+pub mod schema;
+
+#[cfg(test)]
+mod tests;
+
+pub use cases::{CaseResult, Expect, explain, run_case_file, run_cases};
+pub use engine::{PolicyDecision, PolicyEngine, PolicyOrigin, PolicySource};
+pub use entities::{ArgValue, PolicyRequest, PromptInfo, RequestContext, ResourceInfo, Target, ToolInfo, typed_args};
+pub use schema::{AttrType, SchemaExtensions, schema_text};
