@@ -136,6 +136,8 @@ pub struct VirtualServerConfig {
     pub instructions: Option<String>,
     /// Authentication (absent: everyone is anonymous).
     pub auth: Option<Arc<AuthSettings>>,
+    /// Rate limits (absent: none).
+    pub rate_limits: Option<Arc<crate::ratelimit::RateLimits>>,
 }
 
 /// A validated backend.
@@ -274,6 +276,15 @@ impl Config {
             }
             let curation = validate_curation(vs.curation.as_ref(), &format!("{at}.curation"), &mut p);
             let auth = vs.auth.as_ref().map(|a| Arc::new(validate_auth(a, &format!("{at}.auth"), &mut p)));
+            let rate_limits = vs.rate_limits.as_ref().and_then(|r| {
+                match crate::ratelimit::validate(r, &format!("{at}.rateLimits")) {
+                    Ok(l) => Some(Arc::new(l)),
+                    Err(errors) => {
+                        p.0.extend(errors);
+                        None
+                    }
+                }
+            });
             virtual_servers.push(Arc::new(VirtualServerConfig {
                 name: vs.name.clone(),
                 path,
@@ -282,6 +293,7 @@ impl Config {
                 curation,
                 instructions: vs.instructions.clone(),
                 auth,
+                rate_limits,
             }));
         }
         if p.0.is_empty() {

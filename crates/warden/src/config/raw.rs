@@ -167,6 +167,10 @@ pub struct RawVirtualServer {
     /// Absent: no authentication (every caller is anonymous).
     #[serde(default)]
     pub auth: Option<RawAuth>,
+    /// Token-bucket rate limits per principal, tool, backend or virtual
+    /// server; local, or global across replicas through Redis.
+    #[serde(default)]
+    pub rate_limits: Option<crate::ratelimit::RawRateLimits>,
 }
 
 /// One upstream MCP server. Exactly one of `url`, `stdio`, `builtin`.

@@ -16,6 +16,7 @@ use crate::mcp::upstream::http::HttpUpstream;
 use crate::mcp::upstream::sse_legacy::SseConnector;
 use crate::mcp::upstream::stdio::StdioConnector;
 use crate::mcp::virtual_server::{BackendHandle, VirtualServer};
+use crate::ratelimit::RateLimiter;
 
 /// Why a runtime could not be built from a valid config.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +24,9 @@ pub enum BuildError {
     /// The HTTP client could not be built (TLS roots).
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(String),
+    /// A rate-limit store could not be set up.
+    #[error("virtual server {0}: rate limits: {1}")]
+    RateLimits(String, String),
 }
 
 /// The HTTP client used for all HTTP backends.
@@ -125,5 +129,38 @@ pub fn runtime(
     };
     let authenticators =
         config.virtual_servers.iter().map(|vs| Authenticator::build(vs, auth_shared, http).map(Arc::new)).collect();
-    Ok(Runtime { config: Arc::new(config.clone()), sealer, virtual_servers, authenticators })
+    // Buckets of an unchanged `rateLimits` block survive a reload (a reload
+    // must not hand every caller a fresh burst).
+    let mut limiters = Vec::new();
+    for vs in &config.virtual_servers {
+        let kept = old.and_then(|o| {
+            let i = o.virtual_servers.iter().position(|x| x.config.name == vs.name)?;
+            let same = limits_fingerprint(o.virtual_servers[i].config.rate_limits.as_deref())
+                == limits_fingerprint(vs.rate_limits.as_deref());
+            if same { o.limiters.get(i).cloned().flatten() } else { None }
+        });
+        let limiter = match (kept, &vs.rate_limits) {
+            (Some(l), Some(_)) => Some(l),
+            (_, Some(rl)) => Some(Arc::new(
+                RateLimiter::new(rl.as_ref().clone())
+                    .map_err(|e| BuildError::RateLimits(vs.name.clone(), e.to_string()))?,
+            )),
+            (_, None) => None,
+        };
+        limiters.push(limiter);
+    }
+    Ok(Runtime { config: Arc::new(config.clone()), sealer, virtual_servers, authenticators, limiters })
+}
+
+/// What decides whether a limiter can be kept: the rules and the store,
+/// including the Redis URL (redacted in `Debug`).
+fn limits_fingerprint(rl: Option<&crate::ratelimit::RateLimits>) -> String {
+    use secrecy::ExposeSecret;
+    match rl {
+        None => String::new(),
+        Some(rl) => match &rl.store {
+            crate::ratelimit::Store::Redis(r) => format!("{rl:?}|{}", r.url.expose_secret()),
+            crate::ratelimit::Store::Local => format!("{rl:?}"),
+        },
+    }
 }

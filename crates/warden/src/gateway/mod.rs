@@ -17,6 +17,7 @@ use crate::auth::{AuthShared, Authenticator};
 use crate::config::Config;
 use crate::mcp::session::SessionSealer;
 use crate::mcp::virtual_server::VirtualServer;
+use crate::ratelimit::RateLimiter;
 use crate::telemetry::Metrics;
 
 /// Everything derived from one configuration.
@@ -29,6 +30,8 @@ pub struct Runtime {
     pub virtual_servers: Vec<Arc<VirtualServer>>,
     /// The authenticator of each virtual server (same order), if it has `auth`.
     pub authenticators: Vec<Option<Arc<Authenticator>>>,
+    /// The rate limiter of each virtual server (same order), if it has `rateLimits`.
+    pub limiters: Vec<Option<Arc<RateLimiter>>>,
 }
 
 impl Runtime {

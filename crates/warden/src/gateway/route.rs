@@ -64,8 +64,9 @@ impl Gateway {
                         AuthGate::new(auth.clone(), listener, result)
                     }
                 };
-                // Stage: rate limiting goes here.
-                let front = Front { listener, sealer: &rt.sealer, limits: &rt.config.limits, gate: &gate };
+                // Stage: rate limiting runs in the front, once the method is known.
+                let limiter = rt.limiters.get(i).and_then(Option::as_deref);
+                let front = Front { listener, sealer: &rt.sealer, limits: &rt.config.limits, gate: &gate, limiter };
                 let resp = front.serve(vs, req, &mut log).await;
                 log.backend = log.name.as_deref().and_then(|n| vs.backend_for(log.method.as_deref(), n));
                 resp

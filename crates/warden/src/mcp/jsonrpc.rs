@@ -26,6 +26,8 @@ pub mod code {
     pub const UNAUTHORIZED: i64 = -32001;
     /// Warden: authenticated but not allowed (HTTP 403).
     pub const FORBIDDEN: i64 = -32003;
+    /// Warden: a rate limit was hit (HTTP 429 with `Retry-After`).
+    pub const RATE_LIMITED: i64 = -32029;
     /// Warden: the backend failed, timed out or is unreachable.
     pub const BACKEND_ERROR: i64 = -32010;
     /// MCP 2026-07-28: HTTP headers disagree with the body.

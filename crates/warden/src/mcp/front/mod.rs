@@ -38,6 +38,8 @@ pub struct Front<'a> {
     pub limits: &'a Limits,
     /// Authentication result.
     pub gate: &'a AuthGate,
+    /// Rate limits of the virtual server, if any.
+    pub limiter: Option<&'a crate::ratelimit::RateLimiter>,
 }
 
 fn header_str<'a, B>(req: &'a Request<B>, name: &str) -> Option<&'a str> {
@@ -213,6 +215,23 @@ impl Front<'_> {
                 Ok(p) => p,
                 Err(r) => return *r,
             };
+        // Stage: rate limits, once the caller, method and tool are known.
+        if let (Some(limiter), Some(method), Ok(Kind::Request)) = (self.limiter, msg.method.as_deref(), msg.kind()) {
+            let key = principal.binding_key();
+            let tool = if method == "tools/call" { peek.name.as_deref() } else { None };
+            let backend = peek.name.as_deref().or(peek.uri.as_deref()).and_then(|n| vs.backend_for(Some(method), n));
+            let ctx = crate::ratelimit::LimitContext {
+                principal_key: &key,
+                virtual_server: &vs.config.name,
+                backend: backend.as_deref(),
+                method,
+                tool,
+            };
+            if let Some(secs) = limiter.check(&ctx).await.retry_after_secs() {
+                log.outcome = "rate_limited";
+                return rate_limited(msg.id, secs);
+            }
+        }
         let header_version = header_str(&req, header::PROTOCOL_VERSION);
         let modern = peek.has_modern_version()
             || header_version.is_some_and(|v| !is_legacy_version(v))
@@ -369,6 +388,16 @@ fn modern_error_status(c: i64) -> StatusCode {
         code::HEADER_MISMATCH | code::MISSING_CAPABILITY | code::UNSUPPORTED_VERSION => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     }
+}
+
+/// 429 with `Retry-After` and a JSON-RPC error naming the wait (no rule internals).
+fn rate_limited(id: Option<crate::mcp::jsonrpc::Id>, retry_after_secs: u64) -> Response<Body> {
+    let data = serde_json::json!({ "retryAfterSeconds": retry_after_secs });
+    let mut r = rpc_error(StatusCode::TOO_MANY_REQUESTS, id, code::RATE_LIMITED, "Rate limit exceeded", Some(data));
+    if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+        r.headers_mut().insert(http::header::RETRY_AFTER, v);
+    }
+    r
 }
 
 fn method_not_allowed() -> Response<Body> {

@@ -100,6 +100,7 @@ fn shared_subscriptions_are_counted_per_uri() {
         curation: Curation::default(),
         instructions: None,
         auth: None,
+        rate_limits: None,
     });
     let vs = super::VirtualServer::new(cfg, vec![]);
     let sub = |s: &str, m: &str| vs.track_shared_subscription(s, 0, m, "x+test://a");
