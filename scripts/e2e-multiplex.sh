@@ -29,31 +29,6 @@ everything_js="$PEERS_DIR/mcp-node/node_modules/@modelcontextprotocol/server-eve
 
 # shellcheck source=lib/e2e.sh
 source "$repo_root/scripts/lib/e2e.sh"
-# wait_http PID URL SECONDS: bounded poll until URL answers any HTTP status; fails early
-# if PID exits.
-wait_http() {
-  local code
-  for _ in $(seq 1 $(($3 * 10))); do
-    kill -0 "$1" 2>/dev/null || { echo "error: process $1 for $2 exited" >&2; return 1; }
-    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$2" 2>/dev/null || true)
-    [[ "$code" != 000 && -n "$code" ]] && return 0
-    sleep 0.1
-  done
-  echo "error: $2 not answering after $3 s" >&2; return 1
-}
-# wait_log PID FILE PATTERN SECONDS: bounded poll until FILE has a line matching PATTERN.
-wait_log() {
-  for _ in $(seq 1 $(($4 * 10))); do
-    grep -q "$3" "$2" 2>/dev/null && return 0
-    kill -0 "$1" 2>/dev/null || { echo "error: process $1 exited:" >&2; cat "$2" >&2; return 1; }
-    sleep 0.1
-  done
-  echo "error: no '$3' in $2 after $4 s" >&2; cat "$2" >&2; return 1
-}
-# jcheck FILE EXPR: true if the Python expression EXPR holds for the JSON in FILE (as `r`).
-jcheck() {
-  python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" 2>/dev/null
-}
 
 # --- the three independent servers, and Warden in front of them ----------------------
 rmcp_port=$(free_port) py_port=$(free_port) everything_port=$(free_port)

@@ -35,19 +35,6 @@ done
 
 # shellcheck source=lib/e2e.sh
 source "$repo_root/scripts/lib/e2e.sh"
-# wait_log PID FILE PATTERN SECONDS: bounded poll until FILE has a line matching PATTERN.
-wait_log() {
-  for _ in $(seq 1 $(($4 * 10))); do
-    grep -q "$3" "$2" 2>/dev/null && return 0
-    kill -0 "$1" 2>/dev/null || { echo "error: process $1 exited:" >&2; cat "$2" >&2; return 1; }
-    sleep 0.1
-  done
-  echo "error: no '$3' in $2 after $4 s" >&2; cat "$2" >&2; return 1
-}
-# jcheck FILE EXPR: true if the Python expression EXPR holds for the JSON in FILE (as `r`).
-jcheck() {
-  python3 -c 'import json, os, sys; r = json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" 2>/dev/null
-}
 
 # --- the provider, the backend, and Warden in front of it ------------------------------
 "$PEERS_NODE22" "$repo_root/scripts/peers/oidc_provider.mjs" --port 0 --client agent-1:agent-1-secret \

@@ -2,7 +2,13 @@
 //! process, the conformance backend as a process (HTTP or stdio), and a small
 //! MCP client that speaks both eras over raw HTTP so tests see every status
 //! code and header.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test fixtures only (a dev-dependency, never linked into warden): a fixture that cannot \
+              start its server or read a reply fails the test that called it by panicking with the cause"
+)]
 
 mod client;
 mod procs;

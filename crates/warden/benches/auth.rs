@@ -13,6 +13,8 @@
 //! Run: `cargo bench -p warden --bench auth`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "benchmark set-up, not a request path")]
 
+mod common;
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
@@ -194,17 +196,9 @@ fn gateway(c: &mut Criterion) {
     gw.begin_shutdown();
 }
 
-fn short() -> Criterion {
-    Criterion::default()
-        .sample_size(30)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .configure_from_args()
-}
-
 criterion_group! {
     name = benches;
-    config = short();
+    config = common::short();
     targets = jwt, dpop, gateway
 }
 criterion_main!(benches);

@@ -18,6 +18,8 @@
 //! criterion options after `--`, e.g. `-- --warm-up-time 1 --measurement-time 3 session`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "benchmark set-up, not a request path")]
 
+mod common;
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
@@ -261,17 +263,9 @@ fn gateway(c: &mut Criterion) {
     gw.begin_shutdown();
 }
 
-fn short() -> Criterion {
-    Criterion::default()
-        .sample_size(30)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .configure_from_args()
-}
-
 criterion_group! {
     name = benches;
-    config = short();
+    config = common::short();
     targets = envelope, names, route, session, gateway
 }
 criterion_main!(benches);

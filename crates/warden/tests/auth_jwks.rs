@@ -83,6 +83,11 @@ impl Idp {
 /// Warden with one virtual server `/mcp` (built-in clock backend) whose one
 /// JWT provider is `provider` (a YAML flow mapping).
 async fn warden(provider: &str) -> (warden::server::RunningGateway, McpClient, String) {
+    warden_with(provider, "").await
+}
+
+/// The same, with `extra` lines appended to the `auth` block.
+async fn warden_with(provider: &str, extra: &str) -> (warden::server::RunningGateway, McpClient, String) {
     let yaml = format!(
         r#"
 listeners: [{{name: main, address: "127.0.0.1:0"}}]
@@ -94,7 +99,7 @@ virtualServers:
     backends: [{{name: clock, builtin: clock}}]
     auth:
       jwt: [{provider}]
-"#
+{extra}"#
     );
     let gw = start_in_process(&yaml, &[]).await;
     let resource = format!("{}/mcp", gw.base_url());
@@ -327,27 +332,11 @@ async fn discovery_with_an_issuer_mismatch_refuses_tokens() {
 async fn authorization_server_metadata_is_served_for_openid_only_issuers() {
     let k1 = EcKey::generate();
     let idp = Idp::start(json!({"keys": [k1.public_jwk("k1")]})).await;
-    let yaml = format!(
-        r#"
-listeners: [{{name: main, address: "127.0.0.1:0"}}]
-admin: {{address: "127.0.0.1:0"}}
-accessLog: off
-virtualServers:
-  - name: main
-    path: /mcp
-    backends: [{{name: clock, builtin: clock}}]
-    auth:
-      jwt: [{{issuer: "{}"}}]
-      serveAuthorizationServerMetadata: true
-"#,
-        idp.base
-    );
-    let gw = start_in_process(&yaml, &[]).await;
+    let (gw, c, resource) =
+        warden_with(&format!(r#"{{issuer: "{}"}}"#, idp.base), "      serveAuthorizationServerMetadata: true\n").await;
     let base = gw.base_url();
-    let c = McpClient::new(&format!("{base}/mcp"));
     // Tokens of the real issuer are what Warden accepts.
-    let (r, _) =
-        call_until_not_503(&c, &token_for(&k1, "k1", &idp.base, &format!("{base}/mcp")), Duration::from_secs(10)).await;
+    let (r, _) = call_until_not_503(&c, &token_for(&k1, "k1", &idp.base, &resource), Duration::from_secs(10)).await;
     support::assert_echoed("token of the issuer", &r, "hi");
     let get = |path: String| {
         let http = c.http.clone();

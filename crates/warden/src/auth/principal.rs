@@ -154,6 +154,16 @@ impl Principal {
     /// principal: the same caller always gets the same key, another caller a
     /// different one. Not a secret (it is sealed inside session ids).
     pub fn binding_key(&self) -> String {
+        // Every anonymous principal has the same key: computed once, since a
+        // virtual server without authentication asks for it on every call.
+        static ANONYMOUS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| Principal::anonymous().hash_key());
+        if self.kind == PrincipalKind::Anonymous && self.issuer.is_none() && self.tenant.is_none() {
+            return ANONYMOUS.clone();
+        }
+        self.hash_key()
+    }
+
+    fn hash_key(&self) -> String {
         use aws_lc_rs::digest;
         let mut ctx = digest::Context::new(&digest::SHA256);
         for part in [

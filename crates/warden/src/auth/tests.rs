@@ -134,6 +134,13 @@ fn nonces_are_required_when_on_and_the_current_one_passes() {
     assert!(v.verify(&proof(&key, &jwk, c), "POST", &[URL.into()], TOKEN).is_ok());
 }
 
+/// A config with one listener and a virtual server `a` at `/mcp` (built-in
+/// clock), followed by `rest` (its `auth` block, more virtual servers).
+fn with_auth(rest: &str) -> crate::config::RawConfig {
+    let head = "listeners: [{address: \"127.0.0.1:0\"}]\nvirtualServers:\n  - name: a\n    path: /mcp\n    backends: [{name: a, builtin: clock}]\n";
+    serde_norway::from_str(&format!("{head}{rest}")).unwrap()
+}
+
 fn mapping() -> ClaimMapping {
     ClaimMapping {
         subject: "sub".into(),
@@ -233,13 +240,8 @@ fn challenges_follow_rfc_6750_and_9449() {
 
 #[test]
 fn scope_rules_collect_every_needed_scope_once() {
-    let raw: crate::config::RawConfig = serde_norway::from_str(
+    let raw = with_auth(
         r#"
-listeners: [{address: "127.0.0.1:0"}]
-virtualServers:
-  - name: a
-    path: /mcp
-    backends: [{name: a, builtin: clock}]
     auth:
       apiKeys: [{name: k, owner: o, hash: "sha256:0000000000000000000000000000000000000000000000000000000000000000"}]
       scopes:
@@ -247,8 +249,7 @@ virtualServers:
         methods: {"tools/call": [mcp:call, mcp:tools]}
         tools: {"delete_*": [mcp:admin]}
 "#,
-    )
-    .unwrap();
+    );
     let cfg = crate::config::Config::from_raw(raw).unwrap();
     let auth = cfg.virtual_servers[0].auth.clone().unwrap();
     assert_eq!(auth.scopes.needed("tools/list", None), vec!["mcp:tools"]);
@@ -259,13 +260,8 @@ virtualServers:
 
 #[test]
 fn auth_config_problems_name_their_key_paths() {
-    let raw: crate::config::RawConfig = serde_norway::from_str(
+    let raw = with_auth(
         r#"
-listeners: [{address: "127.0.0.1:0"}]
-virtualServers:
-  - name: a
-    path: /mcp
-    backends: [{name: a, builtin: clock}]
     auth:
       jwt:
         - {issuer: "not a url", algorithms: [HS256, none]}
@@ -277,8 +273,7 @@ virtualServers:
     backends: [{name: a, builtin: clock}]
     auth: {}
 "#,
-    )
-    .unwrap();
+    );
     let problems = crate::config::Config::from_raw(raw).unwrap_err().join("\n");
     for needle in [
         "virtualServers[0].auth.jwt[0].issuer: \"not a url\" is not an absolute http(s) URL",
@@ -312,18 +307,12 @@ fn key_urls_must_be_https_except_on_loopback() {
     assert!(ok("https://idp.example.com/keys"));
     assert!(ok("http://127.0.0.1:8080/keys") && ok("http://localhost/keys") && ok("http://[::1]/keys"));
     assert!(!ok("http://idp.example.com/keys") && !ok("http://10.0.0.1/keys") && !ok("ftp://127.0.0.1/k"));
-    let raw: crate::config::RawConfig = serde_norway::from_str(
+    let raw = with_auth(
         r#"
-listeners: [{address: "127.0.0.1:0"}]
-virtualServers:
-  - name: a
-    path: /mcp
-    backends: [{name: a, builtin: clock}]
     auth:
       jwt: [{issuer: "http://idp.example.com"}, {issuer: "https://x", jwksUrl: "http://idp.example.com/k"}]
 "#,
-    )
-    .unwrap();
+    );
     let problems = crate::config::Config::from_raw(raw).unwrap_err().join("\n");
     assert!(problems.contains("auth.jwt[0].issuer: \"http://idp.example.com\" must be https"), "{problems}");
     assert!(problems.contains("auth.jwt[1].jwksUrl: \"http://idp.example.com/k\" must be https"), "{problems}");

@@ -244,8 +244,14 @@ impl Config {
                 p.push(format!("{at}.path"), "must start with '/'");
             } else if path.is_empty() {
                 p.push(format!("{at}.path"), "must not be '/' alone (use e.g. /mcp)");
-            } else if path.contains(['?', '#', '*', ' ']) || path.starts_with("/.well-known") {
-                p.push(format!("{at}.path"), "must be a plain path (no query, fragment, wildcard, or /.well-known)");
+            } else if path.contains(['?', '#', '*', ' '])
+                || path.starts_with("/.well-known")
+                || path.contains(crate::auth::metadata::AS_SEGMENT.trim_end_matches('/'))
+            {
+                p.push(
+                    format!("{at}.path"),
+                    "must be a plain path (no query, fragment, wildcard, /.well-known or /authorization-server)",
+                );
             }
             // Each (listener, path) pair must be unique; listeners absent means all.
             for l in vs.listeners.clone().unwrap_or_else(|| listeners.iter().map(|l| l.name.clone()).collect()) {

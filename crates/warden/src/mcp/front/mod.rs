@@ -18,7 +18,6 @@ use serde_json::{Map, Value};
 pub use gate::AuthGate;
 pub use origin::origin_allowed;
 
-use crate::auth::Principal;
 use crate::config::{Limits, Listener};
 use crate::error::{Body, json_response, rpc_error, status_only};
 use crate::mcp::jsonrpc::{Kind, Message, code};
@@ -81,11 +80,11 @@ impl Front<'_> {
         &self,
         vs: &VirtualServer,
         req: &Request<B>,
-        principal: &Principal,
+        principal_key: &str,
     ) -> Result<Option<Arc<SessionState>>, UnknownSession> {
         let Some(id) = header_str(req, header::SESSION_ID) else { return Ok(None) };
         match self.sealer.open(id) {
-            Ok(s) if s.virtual_server == vs.config.name && s.principal == principal.binding_key() => Ok(Some(s)),
+            Ok(s) if s.virtual_server == vs.config.name && s.principal == principal_key => Ok(Some(s)),
             Ok(_)
             | Err(SessionError::Malformed | SessionError::Forged | SessionError::Expired | SessionError::Ended) => {
                 Err(UnknownSession)
@@ -100,7 +99,7 @@ impl Front<'_> {
             Err(r) => return *r,
         };
         let modern = header_str(req, header::PROTOCOL_VERSION) == Some(MODERN);
-        let state = match self.session(vs, req, &principal) {
+        let state = match self.session(vs, req, &principal.binding_key()) {
             Ok(Some(s)) if !modern => s,
             Ok(_) => return method_not_allowed(),
             Err(r) => return r.response(),
@@ -120,7 +119,7 @@ impl Front<'_> {
             Ok(p) => p,
             Err(r) => return *r,
         };
-        match self.session(vs, req, &principal) {
+        match self.session(vs, req, &principal.binding_key()) {
             Ok(Some(s)) => {
                 self.sealer.end(&s);
                 vs.end_session(&s).await;
@@ -215,9 +214,10 @@ impl Front<'_> {
                 Ok(p) => p,
                 Err(r) => return *r,
             };
+        // Computed once: sessions, parked calls and rate limits all key on it.
+        let key = principal.binding_key();
         // Stage: rate limits, once the caller, method and tool are known.
         if let (Some(limiter), Some(method), Ok(Kind::Request)) = (self.limiter, msg.method.as_deref(), msg.kind()) {
-            let key = principal.binding_key();
             let tool = if method == "tools/call" { peek.name.as_deref() } else { None };
             let backend = peek.name.as_deref().or(peek.uri.as_deref()).and_then(|n| vs.backend_for(Some(method), n));
             let ctx = crate::ratelimit::LimitContext {
@@ -238,10 +238,10 @@ impl Front<'_> {
             || (msg.method.as_deref() == Some("server/discover"));
         if modern {
             log.era = "modern";
-            self.post_modern(vs, &req, msg, &principal, log).await
+            self.post_modern(vs, &req, msg, key, log).await
         } else {
             log.era = "legacy";
-            self.post_legacy(vs, &req, msg, &principal, log).await
+            self.post_legacy(vs, &req, msg, &key, log).await
         }
     }
 
@@ -250,7 +250,7 @@ impl Front<'_> {
         vs: &Arc<VirtualServer>,
         req: &Request<()>,
         msg: Message,
-        principal: &Principal,
+        principal_key: String,
         log: &mut AccessRecord,
     ) -> Response<Body> {
         let kind = msg.kind().ok();
@@ -291,8 +291,7 @@ impl Front<'_> {
             .collect();
         let wants_logs = params.wants_logs();
         drop(params);
-        let caller =
-            Caller::Modern { client_capabilities: caps, param_headers, wants_logs, principal: principal.binding_key() };
+        let caller = Caller::Modern { client_capabilities: caps, param_headers, wants_logs, principal: principal_key };
         let outcome = vs.handle(&caller, msg).await;
         self.respond(outcome, true, log)
     }
@@ -302,13 +301,13 @@ impl Front<'_> {
         vs: &Arc<VirtualServer>,
         req: &Request<()>,
         msg: Message,
-        principal: &Principal,
+        principal_key: &str,
         log: &mut AccessRecord,
     ) -> Response<Body> {
         if msg.method.as_deref() == Some("initialize") && msg.kind().ok() == Some(Kind::Request) {
             let params: Map<String, Value> = msg.params_object().unwrap_or_default();
             let (mut state, result) = vs.initialize(&params).await;
-            state.principal = principal.binding_key();
+            state.principal = principal_key.to_string();
             let sid = self.sealer.seal(&state);
             let body = match crate::mcp::jsonrpc::to_raw(&result) {
                 Some(r) => Message::response(msg.id, r).to_bytes(),
@@ -331,7 +330,7 @@ impl Front<'_> {
                 None,
             );
         }
-        let state = match self.session(vs, req, principal) {
+        let state = match self.session(vs, req, principal_key) {
             Ok(Some(s)) => s,
             Ok(None) => {
                 log.outcome = "missing_session";
