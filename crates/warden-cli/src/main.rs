@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+mod policy_cmd;
 use warden::config::{self, Config, ConfigError, DEFAULT_CONFIG_YAML};
 
 #[derive(Parser)]
@@ -39,6 +41,80 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Policy tools: test cases, explain decisions, print the schema.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Tool-definition pinning.
+    Tools {
+        #[command(subcommand)]
+        command: ToolsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Run YAML case files (principal, action, resource, context → expected
+    /// decision) against a virtual server's policies; prints which policies
+    /// permitted or forbade each case. Exit 0 all pass, 1 a case failed, 2 error.
+    Test {
+        /// Configuration file (YAML) with the `policy` block.
+        #[arg(short = 'c', long = "config")]
+        config: PathBuf,
+        /// The virtual server (needed when several have policies).
+        #[arg(long = "virtual-server")]
+        virtual_server: Option<String>,
+        /// Case files.
+        #[arg(required = true)]
+        cases: Vec<PathBuf>,
+    },
+    /// Explain the decision for the cases of a case file (or the one named).
+    Explain {
+        /// Configuration file (YAML) with the `policy` block.
+        #[arg(short = 'c', long = "config")]
+        config: PathBuf,
+        /// The virtual server (needed when several have policies).
+        #[arg(long = "virtual-server")]
+        virtual_server: Option<String>,
+        /// Only the case with this name.
+        #[arg(long = "case")]
+        case: Option<String>,
+        /// Case file.
+        file: PathBuf,
+    },
+    /// Print the Cedar schema the virtual server's policies are validated against.
+    Schema {
+        /// Configuration file (YAML) with the `policy` block.
+        #[arg(short = 'c', long = "config")]
+        config: PathBuf,
+        /// The virtual server (needed when several have policies).
+        #[arg(long = "virtual-server")]
+        virtual_server: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ToolsCommand {
+    /// List the backends' tools with their pin state (approved, changed, new,
+    /// gone) and approve the selected ones (all by default) in the pin file.
+    Pin {
+        /// Configuration file (YAML) with the `pinning` block.
+        #[arg(short = 'c', long = "config")]
+        config: PathBuf,
+        /// The virtual server (needed when several have pinning).
+        #[arg(long = "virtual-server")]
+        virtual_server: Option<String>,
+        /// Approve only tools matching this glob (repeatable).
+        #[arg(long = "tool")]
+        tool: Vec<String>,
+        /// Print what would change; write nothing.
+        #[arg(long = "dry-run")]
+        dry_run: bool,
+        /// Remove the pin of this tool instead (repeatable).
+        #[arg(long = "revoke")]
+        revoke: Vec<String>,
     },
 }
 
@@ -96,6 +172,33 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Command::Policy { command } => match command {
+            PolicyCommand::Test { config, virtual_server, cases } => {
+                policy_cmd::test(&config, virtual_server.as_deref(), &cases)
+            }
+            PolicyCommand::Explain { config, virtual_server, case, file } => {
+                policy_cmd::explain(&config, virtual_server.as_deref(), &file, case.as_deref())
+            }
+            PolicyCommand::Schema { config, virtual_server } => policy_cmd::schema(&config, virtual_server.as_deref()),
+        },
+        Command::Tools { command: ToolsCommand::Pin { config, virtual_server, tool, dry_run, revoke } } => {
+            init_logging();
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("cannot start the async runtime: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let args = policy_cmd::PinArgs { config, virtual_server, tools: tool, dry_run, revoke };
+            match rt.block_on(policy_cmd::pin(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("warden tools pin: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Apikey => {
             let (key, hash) = warden::auth::apikey::generate();
             println!("key:  {key}");

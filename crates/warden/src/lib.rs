@@ -12,6 +12,7 @@ pub mod error;
 pub mod gateway;
 pub mod listener;
 pub mod mcp;
+pub mod pinning;
 pub mod policy;
 pub mod ratelimit;
 pub mod server;

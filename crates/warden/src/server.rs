@@ -126,13 +126,40 @@ pub async fn reload_from(gateway: &Gateway, path: &Path) -> Result<(), ConfigErr
     outcome
 }
 
-/// Watches `path` (its directory, to survive editors that replace files) and
-/// reloads on change, debounced.
+/// The files besides the config whose changes reload it: policy files (and
+/// the directories they come from, for new `.cedar` files) and pin files,
+/// absolute, as the config at start names them.
+fn companion_files(config: &crate::config::Config) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let abs = |p: &Path| -> Option<PathBuf> {
+        let parent = p.parent().filter(|x| !x.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        Some(std::fs::canonicalize(parent).ok()?.join(p.file_name()?))
+    };
+    let mut files = Vec::new();
+    for vs in &config.virtual_servers {
+        if let Some(policy) = &vs.policy {
+            files.extend(policy.files.iter().filter_map(|f| abs(f)));
+        }
+        if let Some(pinning) = &vs.pinning {
+            files.extend(abs(&pinning.file));
+        }
+    }
+    let mut dirs: Vec<PathBuf> = files.iter().filter_map(|f| f.parent().map(Path::to_path_buf)).collect();
+    dirs.sort();
+    dirs.dedup();
+    (files, dirs)
+}
+
+/// Watches `path` (its directory, to survive editors that replace files),
+/// and the policy and pin files the config names, and reloads on change,
+/// debounced. Files a reload newly names are watched after a restart (or
+/// reload with SIGHUP).
 pub fn watch_config(gateway: Arc<Gateway>, path: PathBuf) -> Option<notify::RecommendedWatcher> {
     use notify::{RecursiveMode, Watcher};
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(16);
     let target = path.clone();
     let file_name = path.file_name().map(|f| f.to_os_string());
+    let (files, dirs) = companion_files(&gateway.runtime().config);
+    let policy_dirs = dirs.clone();
     let mut watcher = match notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
         // Only writes, creations and renames: a reload reads the file, and
         // reacting to reads (access events) would reload forever.
@@ -140,14 +167,21 @@ pub fn watch_config(gateway: Arc<Gateway>, path: PathBuf) -> Option<notify::Reco
             matches!(
                 k,
                 notify::EventKind::Create(_)
+                    | notify::EventKind::Remove(_)
                     | notify::EventKind::Modify(notify::event::ModifyKind::Data(_))
                     | notify::EventKind::Modify(notify::event::ModifyKind::Name(_))
                     | notify::EventKind::Modify(notify::event::ModifyKind::Any)
             )
         };
+        let watched = |p: &PathBuf| {
+            p.file_name().map(|f| f.to_os_string()) == file_name
+                || files.contains(p)
+                || (p.extension().is_some_and(|e| e == "cedar")
+                    && p.parent().is_some_and(|d| policy_dirs.iter().any(|x| x == d)))
+        };
         if let Ok(ev) = ev
             && relevant(&ev.kind)
-            && ev.paths.iter().any(|p| p.file_name().map(|f| f.to_os_string()) == file_name)
+            && ev.paths.iter().any(watched)
         {
             let _ = tx.try_send(());
         }
@@ -162,6 +196,11 @@ pub fn watch_config(gateway: Arc<Gateway>, path: PathBuf) -> Option<notify::Reco
     if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
         warn!(error = %e, "cannot watch the config directory; use SIGHUP to reload");
         return None;
+    }
+    for d in &dirs {
+        if let Err(e) = watcher.watch(d, RecursiveMode::NonRecursive) {
+            warn!(error = %e, dir = %d.display(), "cannot watch a policy or pin directory; use SIGHUP to reload");
+        }
     }
     tokio::spawn(async move {
         while rx.recv().await.is_some() {

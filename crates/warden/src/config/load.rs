@@ -42,11 +42,23 @@ pub enum ConfigError {
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-    load_str(&text, &path.display().to_string(), &|k| std::env::var(k).ok())
+    let base = path.parent().unwrap_or(Path::new(""));
+    load_str_in(&text, &path.display().to_string(), &|k| std::env::var(k).ok(), base)
 }
 
-/// Loads and validates config text. `origin` names the source in errors.
+/// Loads and validates config text. `origin` names the source in errors;
+/// relative file paths in it are relative to the working directory.
 pub fn load_str(text: &str, origin: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    load_str_in(text, origin, lookup, Path::new(""))
+}
+
+/// [`load_str`], with relative policy, pin and audit paths resolved against `base`.
+pub fn load_str_in(
+    text: &str,
+    origin: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    base: &Path,
+) -> Result<Config, ConfigError> {
     let mut tree: serde_norway::Value = serde_norway::from_str(text)
         .map_err(|e| ConfigError::Syntax { origin: origin.to_string(), message: e.to_string() })?;
     if tree.is_null() {
@@ -64,10 +76,10 @@ pub fn load_str(text: &str, origin: &str, lookup: &dyn Fn(&str) -> Option<String
     };
     let invalid = |problems| ConfigError::Invalid { origin: origin.to_string(), problems };
     match raw {
-        Some(raw) if problems.is_empty() => Config::from_raw(raw).map_err(invalid),
+        Some(raw) if problems.is_empty() => Config::from_raw_in(raw, base).map_err(invalid),
         Some(raw) => {
             // Report type-level problems together with semantic ones.
-            if let Err(more) = Config::from_raw(raw) {
+            if let Err(more) = Config::from_raw_in(raw, base) {
                 problems.extend(more);
             }
             Err(invalid(problems))

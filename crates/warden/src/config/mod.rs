@@ -4,15 +4,19 @@ pub mod auth;
 mod env;
 mod load;
 mod model;
+pub mod policy;
+mod policy_external;
 mod raw;
 mod raw_auth;
+mod raw_policy;
 mod units;
 
 #[cfg(test)]
 mod tests;
 
 pub use env::{expand_str, expand_tree};
-pub use load::{ConfigError, DEFAULT_CONFIG_YAML, json_schema, load_file, load_str};
+pub use load::{ConfigError, DEFAULT_CONFIG_YAML, json_schema, load_file, load_str, load_str_in};
+pub use policy::{AuditSettings, LabelRules, PolicySettings};
 pub use model::{
     BackendConfig, BackendKind, BuiltinDemo, Config, Curation, DEFAULT_ADMIN, DEFAULT_LISTEN, Limits, Listener,
     SessionSettings, TlsFiles, VirtualServerConfig,

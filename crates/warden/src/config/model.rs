@@ -39,6 +39,8 @@ pub struct Config {
     pub virtual_servers: Vec<Arc<VirtualServerConfig>>,
     /// Access log destination.
     pub access_log: AccessLogOutput,
+    /// The audit trail (absent: no audit file).
+    pub audit: Option<super::policy::AuditSettings>,
 }
 
 /// A validated listener.
@@ -138,6 +140,10 @@ pub struct VirtualServerConfig {
     pub auth: Option<Arc<AuthSettings>>,
     /// Rate limits (absent: none).
     pub rate_limits: Option<Arc<crate::ratelimit::RateLimits>>,
+    /// Authorization policy (absent: every authenticated request is allowed).
+    pub policy: Option<Arc<super::policy::PolicySettings>>,
+    /// Tool-definition pinning (absent: off).
+    pub pinning: Option<Arc<crate::pinning::PinningSettings>>,
 }
 
 /// A validated backend.
@@ -216,8 +222,15 @@ impl Curation {
 }
 
 impl Config {
-    /// Validates a raw config, returning every problem found.
+    /// Validates a raw config, returning every problem found; relative
+    /// paths are relative to the working directory.
     pub fn from_raw(raw: RawConfig) -> Result<Config, Vec<String>> {
+        Config::from_raw_in(raw, std::path::Path::new(""))
+    }
+
+    /// Validates a raw config; relative policy, pin and audit paths are
+    /// relative to `base` (the config file's directory).
+    pub fn from_raw_in(raw: RawConfig, base: &std::path::Path) -> Result<Config, Vec<String>> {
         let mut p = Problems::default();
         let listeners = validate_listeners(&raw.listeners, &mut p);
         let admin_text =
@@ -291,6 +304,13 @@ impl Config {
                     }
                 }
             });
+            let policy = vs
+                .policy
+                .as_ref()
+                .and_then(|r| super::policy::validate_policy(r, base, &format!("{at}.policy"), &mut p).map(Arc::new));
+            let pinning = vs.pinning.as_ref().and_then(|r| {
+                super::policy::validate_pinning(r, base, &format!("{at}.pinning"), &mut p).map(Arc::new)
+            });
             virtual_servers.push(Arc::new(VirtualServerConfig {
                 name: vs.name.clone(),
                 path,
@@ -300,8 +320,11 @@ impl Config {
                 instructions: vs.instructions.clone(),
                 auth,
                 rate_limits,
+                policy,
+                pinning,
             }));
         }
+        let audit = raw.audit.as_ref().and_then(|a| super::policy::validate_audit(a, base, &mut p));
         if p.0.is_empty() {
             Ok(Config {
                 listeners,
@@ -310,6 +333,7 @@ impl Config {
                 limits,
                 virtual_servers,
                 access_log: raw.access_log.unwrap_or_default(),
+                audit,
             })
         } else {
             Err(p.0)
@@ -318,7 +342,7 @@ impl Config {
 }
 
 #[derive(Default)]
-pub(super) struct Problems(Vec<String>);
+pub(super) struct Problems(pub(super) Vec<String>);
 
 impl Problems {
     pub(super) fn push(&mut self, path: impl AsRef<str>, msg: impl AsRef<str>) {

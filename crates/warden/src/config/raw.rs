@@ -34,6 +34,9 @@ pub struct RawConfig {
     /// Where the JSON access log goes: `stdout` (default), `stderr` or `off`.
     #[serde(default)]
     pub access_log: Option<AccessLogOutput>,
+    /// The audit trail of authorization decisions (hash-chained JSON lines).
+    #[serde(default)]
+    pub audit: Option<super::raw_policy::RawAudit>,
 }
 
 /// Access log destinations.
@@ -171,6 +174,14 @@ pub struct RawVirtualServer {
     /// server; local, or global across replicas through Redis.
     #[serde(default)]
     pub rate_limits: Option<crate::ratelimit::RawRateLimits>,
+    /// Cedar authorization of every request (default deny once present), list
+    /// filtering, argument rules, an optional external decision point.
+    #[serde(default)]
+    pub policy: Option<super::raw_policy::RawPolicy>,
+    /// Tool-definition pinning: tools whose definition changed since an
+    /// operator approved them are hidden and blocked.
+    #[serde(default)]
+    pub pinning: Option<super::raw_policy::RawPinning>,
 }
 
 /// One upstream MCP server. Exactly one of `url`, `stdio`, `builtin`.

@@ -15,7 +15,7 @@ use crate::mcp::upstream::channel::{ChannelUpstream, Connector};
 use crate::mcp::upstream::http::HttpUpstream;
 use crate::mcp::upstream::sse_legacy::SseConnector;
 use crate::mcp::upstream::stdio::StdioConnector;
-use crate::mcp::virtual_server::{BackendHandle, VirtualServer};
+use crate::mcp::virtual_server::{AuditSink, Authz, BackendHandle, VirtualServer};
 use crate::ratelimit::RateLimiter;
 
 /// Why a runtime could not be built from a valid config.
@@ -27,6 +27,9 @@ pub enum BuildError {
     /// A rate-limit store could not be set up.
     #[error("virtual server {0}: rate limits: {1}")]
     RateLimits(String, String),
+    /// The audit file could not be opened (or its last record is damaged).
+    #[error("audit file: {0}")]
+    Audit(String),
 }
 
 /// The HTTP client used for all HTTP backends.
@@ -87,7 +90,17 @@ pub fn runtime(
     http: &reqwest::Client,
     shutdown: &watch::Sender<bool>,
     auth_shared: &AuthShared,
+    metrics: &Arc<crate::telemetry::Metrics>,
 ) -> Result<Runtime, BuildError> {
+    let audit = match (&config.audit, old) {
+        (None, _) => None,
+        (Some(a), Some(o)) if o.config.audit.as_ref().is_some_and(|x| x.file == a.file) && o.audit.is_some() => {
+            o.audit.clone()
+        }
+        (Some(a), _) => {
+            Some(crate::audit::AuditLog::open(&a.file).map_err(|e| BuildError::Audit(e.to_string()))?)
+        }
+    };
     let mut keep: HashMap<(String, String), (BackendConfig, Upstream)> = HashMap::new();
     if let Some(old) = old {
         for vs in &old.virtual_servers {
@@ -105,7 +118,14 @@ pub fn runtime(
             let upstream = reused.unwrap_or_else(|| make_upstream(bc, config, http, shutdown));
             backends.push(Arc::new(BackendHandle::new(&bc.name, i, upstream, bc.timeout)));
         }
-        virtual_servers.push(Arc::new(VirtualServer::new(vs.clone(), backends)));
+        let authz = (vs.policy.is_some() || vs.pinning.is_some()).then(|| {
+            let sink = audit.clone().map(|log| AuditSink {
+                log,
+                arguments: config.audit.as_ref().is_some_and(|a| a.arguments),
+            });
+            Authz::new(vs.policy.clone(), http, sink, metrics.clone())
+        });
+        virtual_servers.push(Arc::new(VirtualServer::new(vs.clone(), backends).with_authz(authz)));
     }
     let same_key = old.is_some_and(|o| {
         use secrecy::ExposeSecret;
@@ -149,7 +169,7 @@ pub fn runtime(
         };
         limiters.push(limiter);
     }
-    Ok(Runtime { config: Arc::new(config.clone()), sealer, virtual_servers, authenticators, limiters })
+    Ok(Runtime { config: Arc::new(config.clone()), sealer, virtual_servers, authenticators, limiters, audit })
 }
 
 /// What decides whether a limiter can be kept: the rules and the store,

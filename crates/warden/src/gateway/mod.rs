@@ -32,6 +32,9 @@ pub struct Runtime {
     pub authenticators: Vec<Option<Arc<Authenticator>>>,
     /// The rate limiter of each virtual server (same order), if it has `rateLimits`.
     pub limiters: Vec<Option<Arc<RateLimiter>>>,
+    /// The audit trail, if configured (the same appender across reloads
+    /// while the file stays the same: one chain, one writer).
+    pub audit: Option<crate::audit::AuditLog>,
 }
 
 impl Runtime {
@@ -83,7 +86,7 @@ impl Gateway {
         let http = build::http_client(&config)?;
         let metrics = Arc::new(Metrics::default());
         let auth_shared = AuthShared::default();
-        let runtime = build::runtime(&config, None, &http, &backends_tx, &auth_shared)?;
+        let runtime = build::runtime(&config, None, &http, &backends_tx, &auth_shared, &metrics)?;
         Ok(Arc::new(Gateway {
             runtime: ArcSwap::from_pointee(runtime),
             metrics,
@@ -118,6 +121,11 @@ impl Gateway {
     /// Stops backends (child processes, channels); call after draining.
     pub fn stop_backends(&self) {
         let _ = self.backends_tx.send_replace(true);
+        if let Some(audit) = &self.runtime().audit
+            && let Err(e) = audit.flush()
+        {
+            tracing::error!(error = %e, "audit trail not flushed at shutdown");
+        }
     }
 
     /// Whether every backend has been probed once.
@@ -153,7 +161,7 @@ impl Gateway {
         if old.config.listeners != config.listeners || old.config.admin_address != config.admin_address {
             tracing::warn!("listener or admin address changes take effect after a restart");
         }
-        let runtime = build::runtime(&config, Some(&old), &self.http, &self.backends_tx, &self.auth_shared)?;
+        let runtime = build::runtime(&config, Some(&old), &self.http, &self.backends_tx, &self.auth_shared, &self.metrics)?;
         let fresh: Vec<_> = runtime.virtual_servers.clone();
         self.runtime.store(Arc::new(runtime));
         drop(old);

@@ -30,6 +30,7 @@ impl Gateway {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let mut log = AccessRecord::new(&listener.name, req.method().as_str(), req.uri().path());
+        log.request_id = request_id(req.headers());
         let rt = self.runtime();
         let path = req.uri().path();
         if path.starts_with("/.well-known/") || path.contains(AS_SEGMENT) {
@@ -72,6 +73,10 @@ impl Gateway {
                 resp
             }
         };
+        let mut resp = resp;
+        if let Ok(v) = HeaderValue::from_str(&log.request_id) {
+            resp.headers_mut().insert(REQUEST_ID, v);
+        }
         log.status = resp.status().as_u16();
         if log.outcome == "ok" && !resp.status().is_success() {
             log.outcome = "http_error";
@@ -80,6 +85,22 @@ impl Gateway {
         log.emit(rt.config.access_log);
         resp
     }
+}
+
+/// The request id header.
+const REQUEST_ID: &str = "x-request-id";
+
+/// The client's `x-request-id` when it is a plain token (1–128 characters of
+/// letters, digits, `-`, `_`, `.`, `:`), else a fresh random one.
+fn request_id(headers: &http::HeaderMap) -> String {
+    if let Some(v) = headers.get(REQUEST_ID).and_then(|v| v.to_str().ok())
+        && (1..=128).contains(&v.len())
+        && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+    {
+        return v.to_string();
+    }
+    let bytes: [u8; 16] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Metadata documents: Protected Resource Metadata per virtual server (and

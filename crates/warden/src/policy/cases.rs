@@ -233,19 +233,35 @@ impl Case {
     }
 }
 
+/// One parsed case: its name, the expected decision and the request.
+pub type ParsedCase = (String, Expect, PolicyRequest);
+
+/// Parses the cases in `yaml` (a case file's text). Errors are YAML errors
+/// with their location.
+pub fn parse_cases(yaml: &str) -> Result<Vec<ParsedCase>, String> {
+    let de = serde_norway::Deserializer::from_str(yaml);
+    let file: CaseFile = serde_path_to_error::deserialize(de).map_err(|e| format!("{}: {}", e.path(), e.inner()))?;
+    Ok(file.cases.into_iter().map(|case| (case.name.clone(), case.expect, case.into_request())).collect())
+}
+
 /// Runs the cases in `yaml` (a case file's text) and returns one result per
 /// case, in order. Errors are YAML errors with their location.
 pub fn run_cases(engine: &PolicyEngine, yaml: &str) -> Result<Vec<CaseResult>, String> {
-    let de = serde_norway::Deserializer::from_str(yaml);
-    let file: CaseFile = serde_path_to_error::deserialize(de).map_err(|e| format!("{}: {}", e.path(), e.inner()))?;
-    Ok(file
-        .cases
+    run_cases_with(engine, yaml, &|_| {})
+}
+
+/// [`run_cases`], with `fill` completing each request first (the CLI gives
+/// resources the labels the config assigns when a case names none).
+pub fn run_cases_with(
+    engine: &PolicyEngine,
+    yaml: &str,
+    fill: &dyn Fn(&mut PolicyRequest),
+) -> Result<Vec<CaseResult>, String> {
+    Ok(parse_cases(yaml)?
         .into_iter()
-        .map(|case| {
-            let name = case.name.clone();
-            let expected = case.expect;
-            let decision = engine.decide(&case.into_request());
-            CaseResult { name, expected, decision }
+        .map(|(name, expected, mut req)| {
+            fill(&mut req);
+            CaseResult { name, expected, decision: engine.decide(&req) }
         })
         .collect())
 }

@@ -7,12 +7,13 @@
 pub mod cases;
 pub mod engine;
 pub mod entities;
+pub mod external;
 pub mod schema;
 
 #[cfg(test)]
 mod tests;
 
-pub use cases::{CaseResult, Expect, explain, run_case_file, run_cases};
+pub use cases::{CaseResult, Expect, ParsedCase, explain, parse_cases, run_case_file, run_cases, run_cases_with};
 pub use engine::{PolicyDecision, PolicyEngine, PolicyOrigin, PolicySource};
 pub use entities::{ArgValue, PolicyRequest, PromptInfo, RequestContext, ResourceInfo, Target, ToolInfo, typed_args};
 pub use schema::{AttrType, SchemaExtensions, schema_text};

@@ -65,6 +65,8 @@ fn start_flusher() {
 pub struct AccessRecord {
     /// Wall-clock time, RFC 3339 (set at emit).
     pub time: String,
+    /// The request id (echoed in `x-request-id`, used in audit records).
+    pub request_id: String,
     /// Listener name.
     pub listener: String,
     /// Virtual server name, once routed.
@@ -103,6 +105,7 @@ impl AccessRecord {
     pub fn new(listener: &str, http_method: &str, path: &str) -> AccessRecord {
         AccessRecord {
             time: String::new(),
+            request_id: String::new(),
             listener: listener.to_string(),
             virtual_server: None,
             http_method: http_method.to_string(),

@@ -17,6 +17,44 @@ pub mod names {
     pub const BACKEND_UP: &str = "backend_up";
     /// Config reloads by result.
     pub const CONFIG_RELOADS: &str = "config_reloads";
+    /// Policy decisions by virtual server, action and decision.
+    pub const POLICY_DECISIONS: &str = "policy_decisions";
+    /// Tools whose definition changed since approval, by virtual server and tool.
+    pub const TOOL_PIN_MISMATCH: &str = "tool_pin_mismatch";
+    /// Tools pinning currently hides and blocks, by virtual server.
+    pub const TOOL_PIN_BLOCKED: &str = "tool_pin_blocked";
+}
+
+/// Labels of a policy decision.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PolicyLabels {
+    /// Virtual server.
+    pub virtual_server: String,
+    /// Cedar action (MCP method).
+    pub action: String,
+    /// `allow` or `deny`.
+    pub decision: String,
+}
+
+/// Labels of a pinned tool.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PinLabels {
+    /// Virtual server.
+    pub virtual_server: String,
+    /// Exposed tool name.
+    pub tool: String,
+}
+
+/// Labels naming a virtual server.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VsLabels {
+    /// Virtual server.
+    pub virtual_server: String,
+}
+
+/// A client-sent method as a metric label: known methods by name, else `other`.
+pub fn metric_method(m: &str) -> &str {
+    if KNOWN_METHODS.contains(&m) { m } else { "other" }
 }
 
 /// Labels of a request.
@@ -92,6 +130,12 @@ pub struct Metrics {
     pub backend_up: Family<BackendLabels, Gauge>,
     /// Reloads.
     pub reloads: Family<ReloadLabels, Counter>,
+    /// Policy decisions.
+    pub policy_decisions: Family<PolicyLabels, Counter>,
+    /// Pinned tools seen changed (counted once per change).
+    pub pin_mismatches: Family<PinLabels, Counter>,
+    /// Tools pinning blocks.
+    pub pin_blocked: Family<VsLabels, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -121,7 +165,21 @@ impl Default for Metrics {
         );
         registry.register(names::BACKEND_UP, "Whether the backend answered its last probe or call", backend_up.clone());
         registry.register(names::CONFIG_RELOADS, "Configuration reloads by result", reloads.clone());
-        Metrics { registry, requests, duration, backend_up, reloads }
+        let policy_decisions = Family::<PolicyLabels, Counter>::default();
+        let pin_mismatches = Family::<PinLabels, Counter>::default();
+        let pin_blocked = Family::<VsLabels, Gauge>::default();
+        registry.register(
+            names::POLICY_DECISIONS,
+            "Policy decisions by virtual server, action and decision",
+            policy_decisions.clone(),
+        );
+        registry.register(
+            names::TOOL_PIN_MISMATCH,
+            "Pinned tools whose definition changed since approval (once per change)",
+            pin_mismatches.clone(),
+        );
+        registry.register(names::TOOL_PIN_BLOCKED, "Tools hidden and blocked by pinning", pin_blocked.clone());
+        Metrics { registry, requests, duration, backend_up, reloads, policy_decisions, pin_mismatches, pin_blocked }
     }
 }
 

@@ -4,4 +4,4 @@ mod access;
 mod metrics;
 
 pub use access::{AccessRecord, flush_access_log};
-pub use metrics::{BackendLabels, Metrics, ReloadLabels, names};
+pub use metrics::{BackendLabels, Metrics, PinLabels, PolicyLabels, ReloadLabels, VsLabels, metric_method, names};

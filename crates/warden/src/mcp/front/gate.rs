@@ -68,6 +68,40 @@ impl AuthGate {
         }
     }
 
+    /// The answer when policy wants more scopes: the `insufficient_scope`
+    /// challenge naming every scope the call needs (with `auth`), else a
+    /// plain 403 JSON-RPC error.
+    pub fn step_up(
+        &self,
+        listener: &Listener,
+        scopes: Vec<String>,
+        method: Option<&str>,
+        name: Option<&str>,
+        id: Option<Id>,
+        log: &mut AccessRecord,
+    ) -> Response<Body> {
+        log.outcome = "insufficient_scope";
+        match &self.auth {
+            Some((auth, _)) => {
+                let mut needed = auth.needed_scopes(method, name);
+                for s in scopes {
+                    if !needed.contains(&s) {
+                        needed.push(s);
+                    }
+                }
+                let info = auth.challenge_info(listener, &needed);
+                challenge::response(&Failure::InsufficientScope(needed), &info, id)
+            }
+            None => crate::error::rpc_error(
+                http::StatusCode::FORBIDDEN,
+                id,
+                crate::mcp::jsonrpc::code::FORBIDDEN,
+                "Forbidden",
+                None,
+            ),
+        }
+    }
+
     /// Admits a request for `method` on `name`; the principal, or the
     /// refusal as a response (with `id`). Without `auth`: anonymous.
     pub fn admit(

@@ -24,7 +24,7 @@ use crate::mcp::jsonrpc::{Kind, Message, code};
 use crate::mcp::modern::validate::{ParamsView, validate_request};
 use crate::mcp::protocol::{MODERN, REMOVED_IN_MODERN, header, is_legacy_version};
 use crate::mcp::session::{SessionError, SessionSealer, SessionState};
-use crate::mcp::virtual_server::{Caller, Outcome, VirtualServer};
+use crate::mcp::virtual_server::{Access, Caller, Outcome, VirtualServer};
 use crate::telemetry::AccessRecord;
 
 /// What the endpoint needs besides the virtual server.
@@ -236,12 +236,12 @@ impl Front<'_> {
         let modern = peek.has_modern_version()
             || header_version.is_some_and(|v| !is_legacy_version(v))
             || (msg.method.as_deref() == Some("server/discover"));
+        log.era = if modern { "modern" } else { "legacy" };
+        let access = Access { principal, context: policy_context(vs, &req, log.era), request_id: log.request_id.clone() };
         if modern {
-            log.era = "modern";
-            self.post_modern(vs, &req, msg, key, log).await
+            self.post_modern(vs, &req, msg, key, &access, log).await
         } else {
-            log.era = "legacy";
-            self.post_legacy(vs, &req, msg, &key, log).await
+            self.post_legacy(vs, &req, msg, &key, &access, log).await
         }
     }
 
@@ -251,6 +251,7 @@ impl Front<'_> {
         req: &Request<()>,
         msg: Message,
         principal_key: String,
+        access: &Access,
         log: &mut AccessRecord,
     ) -> Response<Body> {
         let kind = msg.kind().ok();
@@ -292,8 +293,9 @@ impl Front<'_> {
         let wants_logs = params.wants_logs();
         drop(params);
         let caller = Caller::Modern { client_capabilities: caps, param_headers, wants_logs, principal: principal_key };
-        let outcome = vs.handle(&caller, msg).await;
-        self.respond(outcome, true, log)
+        let method = msg.method.clone();
+        let outcome = vs.handle(&caller, access, msg).await;
+        self.respond(outcome, true, method.as_deref(), log)
     }
 
     async fn post_legacy(
@@ -302,6 +304,7 @@ impl Front<'_> {
         req: &Request<()>,
         msg: Message,
         principal_key: &str,
+        access: &Access,
         log: &mut AccessRecord,
     ) -> Response<Body> {
         if msg.method.as_deref() == Some("initialize") && msg.kind().ok() == Some(Kind::Request) {
@@ -347,13 +350,18 @@ impl Front<'_> {
                 return r.response();
             }
         };
-        let outcome = vs.handle(&Caller::Legacy(state), msg).await;
-        self.respond(outcome, false, log)
+        let method = msg.method.clone();
+        let outcome = vs.handle(&Caller::Legacy(state), access, msg).await;
+        self.respond(outcome, false, method.as_deref(), log)
     }
 
-    fn respond(&self, outcome: Outcome, modern: bool, log: &mut AccessRecord) -> Response<Body> {
+    fn respond(&self, outcome: Outcome, modern: bool, method: Option<&str>, log: &mut AccessRecord) -> Response<Body> {
         match outcome {
             Outcome::Accepted => status_only(StatusCode::ACCEPTED),
+            Outcome::StepUp { id, scopes } => {
+                let name = log.name.clone();
+                self.gate.step_up(self.listener, scopes, method, name.as_deref(), id, log)
+            }
             Outcome::Response(m) => {
                 let code = m.error_code();
                 let status = match code {
@@ -361,14 +369,35 @@ impl Front<'_> {
                     _ => StatusCode::OK,
                 };
                 if let Some(c) = code {
-                    log.outcome =
-                        if c == crate::mcp::jsonrpc::code::BACKEND_ERROR { "backend_error" } else { "rpc_error" };
+                    log.outcome = match c {
+                        crate::mcp::jsonrpc::code::BACKEND_ERROR => "backend_error",
+                        crate::mcp::jsonrpc::code::FORBIDDEN => "policy_denied",
+                        _ => "rpc_error",
+                    };
                 }
                 json_response(status, m.to_bytes())
             }
             Outcome::Stream(rx) => sse_response(rx),
         }
     }
+}
+
+/// The request's surroundings for policy: time, client address, era, and
+/// the headers the virtual server's policy schema exposes (nothing is copied
+/// when it exposes none).
+fn policy_context(vs: &VirtualServer, req: &Request<()>, era: &str) -> crate::policy::RequestContext {
+    let mut ctx = crate::mcp::virtual_server::now_context();
+    let Some(policy) = vs.config.policy.as_ref() else { return ctx };
+    ctx.era = era.to_string();
+    ctx.client_address = req.extensions().get::<Arc<crate::auth::ConnInfo>>().and_then(|c| c.peer).map(|a| a.ip());
+    if let Some(engine) = &policy.engine {
+        for name in &engine.extensions().headers {
+            if let Some(v) = req.headers().get(name.as_str()).and_then(|v| v.to_str().ok()) {
+                ctx.headers.insert(name.clone(), v.chars().take(1024).collect());
+            }
+        }
+    }
+    ctx
 }
 
 /// A session id Warden cannot use.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use super::rewrite::{expose_item, list_key};
-use super::{BackendHandle, Caller, Outcome, RouteError, VirtualServer};
+use super::{Access, BackendHandle, Caller, Outcome, RouteError, VirtualServer};
 use crate::mcp::jsonrpc::{Id, Message, code, to_raw};
 use crate::mcp::upstream::http::final_response;
 use crate::mcp::upstream::{CallContext, UpstreamError};
@@ -26,8 +26,8 @@ pub fn capability_of(method: &str) -> &'static str {
     }
 }
 
-struct Page {
-    items: Vec<Value>,
+pub(super) struct Page {
+    pub(super) items: Vec<Value>,
     ttl_ms: Option<u64>,
     public: bool,
 }
@@ -42,7 +42,13 @@ impl VirtualServer {
         }
     }
 
-    pub(super) async fn list(&self, caller: &Caller, method: &str, id: Option<Id>) -> Result<Outcome, RouteError> {
+    pub(super) async fn list(
+        &self,
+        caller: &Caller,
+        access: &Access,
+        method: &str,
+        id: Option<Id>,
+    ) -> Result<Outcome, RouteError> {
         let capability = capability_of(method);
         let asked: Vec<&Arc<BackendHandle>> = self.backends.iter().filter(|b| Self::offers(b, capability)).collect();
         if asked.is_empty() {
@@ -57,9 +63,12 @@ impl VirtualServer {
         for (b, r) in asked.iter().zip(results) {
             match r {
                 Ok(page) => {
+                    if method == "tools/list" {
+                        self.record_tools(b, &page.items);
+                    }
                     for item in page.items {
                         if let Some(v) = expose_item(method, item, self.naming, &b.name, &self.config.curation) {
-                            items.push(v);
+                            items.push((b.name.clone(), v));
                         }
                     }
                     ttl = Some(ttl.map_or(page.ttl_ms.unwrap_or(0), |t| t.min(page.ttl_ms.unwrap_or(0))));
@@ -72,6 +81,11 @@ impl VirtualServer {
                 }
             }
         }
+        if self.authz().is_some() {
+            // What is shown depends on who asks: never a shared cache entry.
+            public = false;
+        }
+        let items = self.filter_list(access, method, items).await;
         let mut result = Map::new();
         result.insert(key.into(), Value::Array(items));
         if !unavailable.is_empty() {
@@ -88,7 +102,8 @@ impl VirtualServer {
         }))
     }
 
-    async fn list_backend(&self, caller: &Caller, b: &Arc<BackendHandle>, method: &str) -> Result<Page, RouteError> {
+    pub(super) async fn list_backend(
+        &self, caller: &Caller, b: &Arc<BackendHandle>, method: &str) -> Result<Page, RouteError> {
         let mut ctx = self.call_context(caller, b).await?;
         let key = list_key(method);
         let mut page = Page { items: Vec::new(), ttl_ms: None, public: true };
@@ -143,5 +158,31 @@ impl VirtualServer {
             }
         }
         Ok(page)
+    }
+
+    /// Every tool each backend lists now, as (name clients use, backend,
+    /// definition as the backend sent it): what `warden tools pin` approves.
+    /// A backend that cannot be listed is an error naming it.
+    pub async fn tool_definitions(&self) -> Result<Vec<(String, String, Value)>, String> {
+        let caller = Caller::Modern {
+            client_capabilities: json!({}),
+            param_headers: Vec::new(),
+            wants_logs: false,
+            principal: String::new(),
+        };
+        let mut out = Vec::new();
+        for b in &self.backends {
+            if !Self::offers(b, "tools") {
+                continue;
+            }
+            let page = self.list_backend(&caller, b, "tools/list").await.map_err(|e| e.to_string())?;
+            for item in page.items {
+                let exposed = expose_item("tools/list", item.clone(), self.naming, &b.name, &self.config.curation);
+                if let Some(name) = exposed.as_ref().and_then(|v| v.get("name")).and_then(Value::as_str) {
+                    out.push((name.to_string(), b.name.clone(), item));
+                }
+            }
+        }
+        Ok(out)
     }
 }

@@ -8,7 +8,9 @@
 //! `upstream`.
 
 mod ask_client;
+mod authorize;
 mod backend;
+mod catalog;
 mod bridge;
 mod forward;
 mod ids;
@@ -28,6 +30,7 @@ use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+pub use authorize::{Access, AuditSink, Authz, now_context};
 pub use backend::{BackendHandle, BackendHealth};
 pub use ids::{decode_event_id, decode_server_request_id, encode_event_id, encode_server_request_id};
 
@@ -98,6 +101,14 @@ pub enum Outcome {
     Stream(mpsc::Receiver<ClientEvent>),
     /// Nothing to say (202).
     Accepted,
+    /// Policy asks for more scopes: the front answers with the
+    /// `insufficient_scope` challenge.
+    StepUp {
+        /// The request's id.
+        id: Option<Id>,
+        /// Scopes to ask for.
+        scopes: Vec<String>,
+    },
 }
 
 /// Why a request could not be served. Mapped to client-visible errors in
@@ -118,6 +129,12 @@ pub enum RouteError {
     /// The method is not served.
     #[error("method not found: {0}")]
     MethodNotFound(String),
+    /// Policy denied the request.
+    #[error("denied by policy")]
+    Denied,
+    /// Policy denied the request until the caller has these scopes.
+    #[error("step-up needed: {0:?}")]
+    StepUp(Vec<String>),
     /// The backend failed.
     #[error("backend {backend} failed: {source}")]
     Backend {
@@ -146,6 +163,9 @@ impl RouteError {
             }
             RouteError::InvalidParams(what) => Message::error(id, code::INVALID_PARAMS, what, None),
             RouteError::MethodNotFound(_) => Message::error(id, code::METHOD_NOT_FOUND, "Method not found", None),
+            // Which policy decided, and why, goes to the log and the audit
+            // trail only.
+            RouteError::Denied | RouteError::StepUp(_) => Message::error(id, code::FORBIDDEN, "Forbidden", None),
             RouteError::Backend { backend, source } => Message::error(
                 id,
                 code::BACKEND_ERROR,
@@ -180,6 +200,8 @@ pub struct VirtualServer {
     /// Calls waiting for a legacy client's answers (see `ask_client`).
     awaiting: ask_client::AwaitingAnswers,
     next_id: AtomicI64,
+    /// Policy, pinning and audit (absent when neither is configured).
+    authz: Option<Authz>,
 }
 
 impl std::fmt::Debug for VirtualServer {
@@ -207,7 +229,19 @@ impl VirtualServer {
             parked: Default::default(),
             awaiting: Default::default(),
             next_id: AtomicI64::new(1),
+            authz: None,
         }
+    }
+
+    /// Adds the policy stage.
+    pub fn with_authz(mut self, authz: Option<Authz>) -> VirtualServer {
+        self.authz = authz;
+        self
+    }
+
+    /// The policy stage, if any.
+    pub fn authz(&self) -> Option<&Authz> {
+        self.authz.as_ref()
     }
 
     fn upstream_id(&self) -> Id {
@@ -221,9 +255,9 @@ impl VirtualServer {
 
     /// Handles one client message (not `initialize`, which the legacy front
     /// end handles through [`VirtualServer::initialize`]).
-    pub async fn handle(&self, caller: &Caller, msg: Message) -> Outcome {
+    pub async fn handle(&self, caller: &Caller, access: &Access, msg: Message) -> Outcome {
         match msg.kind() {
-            Ok(Kind::Request) => self.request(caller, msg).await,
+            Ok(Kind::Request) => self.request(caller, access, msg).await,
             Ok(Kind::Notification) => {
                 self.notification(caller, msg).await;
                 Outcome::Accepted
@@ -236,27 +270,39 @@ impl VirtualServer {
         }
     }
 
-    async fn request(&self, caller: &Caller, msg: Message) -> Outcome {
+    async fn request(&self, caller: &Caller, access: &Access, msg: Message) -> Outcome {
         let id = msg.id.clone();
         let method = msg.method.clone().unwrap_or_default();
         let result = match method.as_str() {
             "ping" => Ok(Outcome::Response(forward::empty_result(id.clone(), caller))),
             "server/discover" => Ok(Outcome::Response(self.discover(id.clone()).await)),
             "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => {
-                self.list(caller, &method, id.clone()).await
+                match self.authorize_list(access, &method).await {
+                    Ok(()) => self.list(caller, access, &method, id.clone()).await,
+                    Err(e) => Err(e),
+                }
             }
-            "tools/call"
-            | "prompts/get"
-            | "resources/read"
-            | "resources/subscribe"
-            | "resources/unsubscribe"
-            | "completion/complete" => self.routed(caller, msg).await,
+            "tools/call" | "prompts/get" | "resources/read" | "resources/subscribe" | "completion/complete" => {
+                // Stage: authorization (pinning, policy), then routing.
+                match self.authorize(caller, access, &msg).await {
+                    Ok(pending) => {
+                        let routed = self.routed(caller, msg).await;
+                        if let (Some(p), Some(authz)) = (pending, &self.authz) {
+                            p.finish(authz, routed.as_ref());
+                        }
+                        routed
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            "resources/unsubscribe" => self.routed(caller, msg).await,
             "logging/setLevel" => Ok(self.set_level(caller, msg).await),
             "subscriptions/listen" => Ok(self.listen_modern(caller, msg).await),
             other => Err(RouteError::MethodNotFound(other.to_string())),
         };
         match result {
             Ok(o) => o,
+            Err(RouteError::StepUp(scopes)) => Outcome::StepUp { id, scopes },
             Err(e) => {
                 tracing::debug!(error = %e, method = %method, "request refused");
                 Outcome::Response(e.to_message(id))

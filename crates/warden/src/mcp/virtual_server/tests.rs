@@ -101,6 +101,8 @@ fn shared_subscriptions_are_counted_per_uri() {
         instructions: None,
         auth: None,
         rate_limits: None,
+        policy: None,
+        pinning: None,
     });
     let vs = super::VirtualServer::new(cfg, vec![]);
     let sub = |s: &str, m: &str| vs.track_shared_subscription(s, 0, m, "x+test://a");
