@@ -17,7 +17,8 @@ fn pick_vs<'a>(
 ) -> Result<&'a Arc<VirtualServerConfig>, String> {
     match name {
         Some(n) => {
-            let vs = cfg.virtual_servers.iter().find(|v| v.name == n).ok_or(format!("no virtual server named {n:?}"))?;
+            let vs =
+                cfg.virtual_servers.iter().find(|v| v.name == n).ok_or(format!("no virtual server named {n:?}"))?;
             if has(vs) { Ok(vs) } else { Err(format!("virtual server {n:?} has no {what} block")) }
         }
         None => {
@@ -99,13 +100,14 @@ pub fn explain(config_path: &Path, vs: Option<&str>, file: &Path, case: Option<&
             return ExitCode::from(2);
         }
     };
-    let cases = match std::fs::read_to_string(file).map_err(|e| e.to_string()).and_then(|t| warden::policy::parse_cases(&t)) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{}: {e}", file.display());
-            return ExitCode::from(2);
-        }
-    };
+    let cases =
+        match std::fs::read_to_string(file).map_err(|e| e.to_string()).and_then(|t| warden::policy::parse_cases(&t)) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{}: {e}", file.display());
+                return ExitCode::from(2);
+            }
+        };
     let fill = fill_labels(&policy);
     let mut shown = 0;
     for (name, _, mut req) in cases {

@@ -16,10 +16,10 @@ mod tests;
 
 pub use env::{expand_str, expand_tree};
 pub use load::{ConfigError, DEFAULT_CONFIG_YAML, json_schema, load_file, load_str, load_str_in};
-pub use policy::{AuditSettings, LabelRules, PolicySettings};
 pub use model::{
     BackendConfig, BackendKind, BuiltinDemo, Config, Curation, DEFAULT_ADMIN, DEFAULT_LISTEN, Limits, Listener,
     SessionSettings, TlsFiles, VirtualServerConfig,
 };
+pub use policy::{AuditSettings, LabelRules, PolicySettings};
 pub use raw::{AccessLogOutput, EraSetting, HttpProtocol, HttpTransport, RawConfig};
 pub use units::{ByteSize, HumanDuration};

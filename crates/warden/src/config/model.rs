@@ -308,9 +308,10 @@ impl Config {
                 .policy
                 .as_ref()
                 .and_then(|r| super::policy::validate_policy(r, base, &format!("{at}.policy"), &mut p).map(Arc::new));
-            let pinning = vs.pinning.as_ref().and_then(|r| {
-                super::policy::validate_pinning(r, base, &format!("{at}.pinning"), &mut p).map(Arc::new)
-            });
+            let pinning = vs
+                .pinning
+                .as_ref()
+                .and_then(|r| super::policy::validate_pinning(r, base, &format!("{at}.pinning"), &mut p).map(Arc::new));
             virtual_servers.push(Arc::new(VirtualServerConfig {
                 name: vs.name.clone(),
                 path,

@@ -211,7 +211,8 @@ pub(super) fn validate_policy(raw: &RawPolicy, base: &Path, at: &str, p: &mut Pr
     for (i, f) in raw.files.iter().enumerate() {
         files.extend(policy_files(resolve_path(base, f), &format!("{at}.files[{i}]"), p));
     }
-    let external = raw.external.as_ref().and_then(|e| super::policy_external::validate(e, &format!("{at}.external"), p));
+    let external =
+        raw.external.as_ref().and_then(|e| super::policy_external::validate(e, &format!("{at}.external"), p));
     let engine = if raw.files.is_empty() && raw.inline.is_empty() {
         if external.is_none() {
             p.push(at, "needs policies (files or inline) or an external decision point");

@@ -97,9 +97,7 @@ pub fn runtime(
         (Some(a), Some(o)) if o.config.audit.as_ref().is_some_and(|x| x.file == a.file) && o.audit.is_some() => {
             o.audit.clone()
         }
-        (Some(a), _) => {
-            Some(crate::audit::AuditLog::open(&a.file).map_err(|e| BuildError::Audit(e.to_string()))?)
-        }
+        (Some(a), _) => Some(crate::audit::AuditLog::open(&a.file).map_err(|e| BuildError::Audit(e.to_string()))?),
     };
     let mut keep: HashMap<(String, String), (BackendConfig, Upstream)> = HashMap::new();
     if let Some(old) = old {
@@ -119,10 +117,9 @@ pub fn runtime(
             backends.push(Arc::new(BackendHandle::new(&bc.name, i, upstream, bc.timeout)));
         }
         let authz = (vs.policy.is_some() || vs.pinning.is_some()).then(|| {
-            let sink = audit.clone().map(|log| AuditSink {
-                log,
-                arguments: config.audit.as_ref().is_some_and(|a| a.arguments),
-            });
+            let sink = audit
+                .clone()
+                .map(|log| AuditSink { log, arguments: config.audit.as_ref().is_some_and(|a| a.arguments) });
             Authz::new(vs.policy.clone(), http, sink, metrics.clone())
         });
         virtual_servers.push(Arc::new(VirtualServer::new(vs.clone(), backends).with_authz(authz)));

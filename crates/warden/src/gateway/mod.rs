@@ -161,7 +161,8 @@ impl Gateway {
         if old.config.listeners != config.listeners || old.config.admin_address != config.admin_address {
             tracing::warn!("listener or admin address changes take effect after a restart");
         }
-        let runtime = build::runtime(&config, Some(&old), &self.http, &self.backends_tx, &self.auth_shared, &self.metrics)?;
+        let runtime =
+            build::runtime(&config, Some(&old), &self.http, &self.backends_tx, &self.auth_shared, &self.metrics)?;
         let fresh: Vec<_> = runtime.virtual_servers.clone();
         self.runtime.store(Arc::new(runtime));
         drop(old);

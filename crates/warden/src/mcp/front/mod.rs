@@ -237,7 +237,8 @@ impl Front<'_> {
             || header_version.is_some_and(|v| !is_legacy_version(v))
             || (msg.method.as_deref() == Some("server/discover"));
         log.era = if modern { "modern" } else { "legacy" };
-        let access = Access { principal, context: policy_context(vs, &req, log.era), request_id: log.request_id.clone() };
+        let access =
+            Access { principal, context: policy_context(vs, &req, log.era), request_id: log.request_id.clone() };
         if modern {
             self.post_modern(vs, &req, msg, key, &access, log).await
         } else {

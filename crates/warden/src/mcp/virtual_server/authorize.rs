@@ -189,7 +189,8 @@ impl Authz {
 
     fn draft(&self, vs: &str, access: &Access, req: &PolicyRequest, d: &Decided, method: &str) -> AuditRecord {
         let decision = if d.allowed { Decision::Allow } else { Decision::Deny };
-        let mut r = AuditRecord::new(&access.request_id, &access.principal, method, target_resource(&req.target), decision);
+        let mut r =
+            AuditRecord::new(&access.request_id, &access.principal, method, target_resource(&req.target), decision);
         r.virtual_server = Some(vs.to_string());
         r.backend = backend_of(&req.target);
         r.policies.clone_from(&d.policies);
@@ -303,7 +304,10 @@ impl VirtualServer {
         let Some(authz) = &self.authz else { return Ok(None) };
         let method = msg.method.as_deref().unwrap_or_default();
         let params: Map<String, Value> = msg.params_object().unwrap_or_default();
-        if params.get("requestState").and_then(Value::as_str).is_some_and(|t| t.starts_with(super::bridge::STATE_PREFIX))
+        if params
+            .get("requestState")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t.starts_with(super::bridge::STATE_PREFIX))
         {
             // A retry of a parked call, bound to the principal that made it;
             // the call was decided when it was first made.
@@ -393,7 +397,13 @@ impl VirtualServer {
         if d.step_up.is_empty() { Err(RouteError::Denied) } else { Err(RouteError::StepUp(d.step_up)) }
     }
 
-    fn policy_request(&self, access: &Access, action: &str, target: Target, params: &Map<String, Value>) -> PolicyRequest {
+    fn policy_request(
+        &self,
+        access: &Access,
+        action: &str,
+        target: Target,
+        params: &Map<String, Value>,
+    ) -> PolicyRequest {
         let args = match action {
             "tools/call" | "prompts/get" => params.get("arguments").cloned().unwrap_or(Value::Null),
             _ => Value::Null,
@@ -510,11 +520,7 @@ impl VirtualServer {
             }
         }
         let req = self.policy_request(access, method, Target::VirtualServer(self.config.name.clone()), &Map::new());
-        let d = Decided {
-            allowed: true,
-            reason: format!("listed {} of {total}", kept.len()),
-            ..Decided::default()
-        };
+        let d = Decided { allowed: true, reason: format!("listed {} of {total}", kept.len()), ..Decided::default() };
         let mut record = authz.draft(&self.config.name, access, &req, &d, method);
         record.outcome = AuditOutcome::Success;
         authz.record(record);

@@ -30,7 +30,12 @@ fn str_param<'a>(params: &'a Map<String, Value>, key: &'static str) -> Result<&'
 }
 
 impl VirtualServer {
-    pub(super) fn pick(&self, backend: Option<&str>, kind: &'static str, name: &str) -> Result<&Arc<BackendHandle>, RouteError> {
+    pub(super) fn pick(
+        &self,
+        backend: Option<&str>,
+        kind: &'static str,
+        name: &str,
+    ) -> Result<&Arc<BackendHandle>, RouteError> {
         let unknown = || RouteError::UnknownName { kind, name: name.to_string() };
         match backend {
             None => self.backends.first().ok_or_else(unknown),

@@ -103,7 +103,11 @@ impl VirtualServer {
     }
 
     pub(super) async fn list_backend(
-        &self, caller: &Caller, b: &Arc<BackendHandle>, method: &str) -> Result<Page, RouteError> {
+        &self,
+        caller: &Caller,
+        b: &Arc<BackendHandle>,
+        method: &str,
+    ) -> Result<Page, RouteError> {
         let mut ctx = self.call_context(caller, b).await?;
         let key = list_key(method);
         let mut page = Page { items: Vec::new(), ttl_ms: None, public: true };

@@ -10,8 +10,8 @@
 mod ask_client;
 mod authorize;
 mod backend;
-mod catalog;
 mod bridge;
+mod catalog;
 mod forward;
 mod ids;
 mod init;
