@@ -65,10 +65,13 @@ listen_port="$(free_port)"; admin_port="$(free_port)"
 # Authentication on: a key for /mcp-auth and a token for it (same run, same backend).
 auth_url="http://127.0.0.1:$listen_port/mcp-auth"
 bench_token="$("$bin/bench-token" "$work/jwks.json" https://bench.warden.invalid "$auth_url" mcp:tools)"
+# Policy on: the same authentication plus Cedar and an audit record per call.
+policy_url="http://127.0.0.1:$listen_port/mcp-policy"
+policy_token="$("$bin/bench-token" "$work/jwks.json" https://bench.warden.invalid "$policy_url" mcp:tools)"
 # The access log (one JSON line per request on stdout) goes to a file, as in production.
 MCP_A_URL="$backend_url" WARDEN_LISTEN="127.0.0.1:$listen_port" WARDEN_ADMIN="127.0.0.1:$admin_port" \
   WARDEN_SESSION_KEY="$(head -c 32 /dev/urandom | base64)" BENCH_JWKS_FILE="$work/jwks.json" \
-  "$bin/warden" serve -c "$repo_root/bench/warden-bench.yaml" > "$work/warden.out" 2> "$work/warden.err" &
+  BENCH_AUDIT_FILE="$work/audit.jsonl" "$bin/warden" serve -c "$repo_root/bench/warden-bench.yaml" > "$work/warden.out" 2> "$work/warden.err" &
 warden_pid=$!; pids+=("$warden_pid")
 warden_url="http://127.0.0.1:$listen_port/mcp"
 ready=0
@@ -154,6 +157,13 @@ echo_works "$auth_url" "$legacy_body" "Mcp-Session-Id: $auth_sid" "MCP-Protocol-
 [[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data-binary "$legacy_body" "$auth_url")" == 401 ]] \
   || { echo "error: $auth_url answers without a token" >&2; exit 1; }
 
+policy_header="Authorization: Bearer $policy_token"
+policy_sid="$(post "$policy_url" "$init_body" "$policy_header" > "$work/init.out"; tr -d '\r' < "$work/headers" | awk 'tolower($1)=="mcp-session-id:"{print $2}')"
+[[ -n "$policy_sid" ]] || { echo "error: no session from $policy_url" >&2; cat "$work/init.out" >&2; exit 1; }
+post "$policy_url" "$initialized_body" "Mcp-Session-Id: $policy_sid" "MCP-Protocol-Version: $legacy_version" "$policy_header" > /dev/null
+echo_works "$policy_url" "$legacy_body" "Mcp-Session-Id: $policy_sid" "MCP-Protocol-Version: $legacy_version" "$policy_header" \
+  || { echo "error: legacy echo fails through Warden with policy" >&2; exit 1; }
+
 modern_headers=("MCP-Protocol-Version: $modern_version" "Mcp-Method: tools/call" "Mcp-Name: echo")
 modern=0
 if echo_works "$backend_url" "$modern_body" "${modern_headers[@]}"; then
@@ -172,6 +182,8 @@ for c in $connections; do
     BENCH_PROTOCOL_VERSION="$legacy_version"
   measure legacy warden+jwt "$auth_url" "$c" BENCH_BODY="$legacy_body" BENCH_SESSION="$auth_sid" \
     BENCH_PROTOCOL_VERSION="$legacy_version" BENCH_AUTHORIZATION="Bearer $bench_token"
+  measure legacy warden+policy "$policy_url" "$c" BENCH_BODY="$legacy_body" BENCH_SESSION="$policy_sid" \
+    BENCH_PROTOCOL_VERSION="$legacy_version" BENCH_AUTHORIZATION="Bearer $policy_token"
   if [[ "$modern" == 1 ]]; then
     for target in direct warden; do
       url="$backend_url"; [[ "$target" == warden ]] && url="$warden_url"
@@ -180,6 +192,9 @@ for c in $connections; do
     done
     measure modern warden+jwt "$auth_url" "$c" BENCH_BODY="$modern_body" BENCH_PROTOCOL_VERSION="$modern_version" \
       BENCH_MCP_METHOD=tools/call BENCH_MCP_NAME=echo BENCH_AUTHORIZATION="Bearer $bench_token"
+    measure modern warden+policy "$policy_url" "$c" BENCH_BODY="$modern_body" \
+      BENCH_PROTOCOL_VERSION="$modern_version" BENCH_MCP_METHOD=tools/call BENCH_MCP_NAME=echo \
+      BENCH_AUTHORIZATION="Bearer $policy_token"
   fi
 done
 
@@ -249,6 +264,14 @@ report="$work/report.md"
   echo "|---|---:|---:|---:|---|"
   awk -F'\t' '$3 == "warden" { w[$1 FS $2] = $0 }
     $3 == "warden+jwt" { k = $1 FS $2; if (!(k in w)) next; split(w[k], x, FS)
+      printf "| %s | %s | %.2f | %+d | %s → %s |\n", $1, $2, $4 / x[4], $5 - x[5], x[8], $8 }' "$rows"
+  echo
+  echo "Price of policy (Cedar decision with a typed argument + an audit record per call, on top of the same JWT; same run):"
+  echo
+  echo "| era | conns | req/s ratio (policy/jwt only) | added p50 µs | Warden CPU-µs/req jwt → jwt+policy |"
+  echo "|---|---:|---:|---:|---|"
+  awk -F'\t' '$3 == "warden+jwt" { w[$1 FS $2] = $0 }
+    $3 == "warden+policy" { k = $1 FS $2; if (!(k in w)) next; split(w[k], x, FS)
       printf "| %s | %s | %.2f | %+d | %s → %s |\n", $1, $2, $4 / x[4], $5 - x[5], x[8], $8 }' "$rows"
   # Little's law with p50 standing in for the mean: far fewer requests in
   # flight than connections means the server served some connections and left

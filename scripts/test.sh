@@ -12,7 +12,8 @@
 #    any scenario passing directly fails through Warden;
 # 5. runs the multiplexing end-to-end suite (three real servers + stdio, Inspector CLI,
 #    TypeScript and Python SDK clients);
-# 6. runs the OAuth end-to-end suite (oidc-provider, TypeScript SDK client, DPoP).
+# 6. runs the OAuth end-to-end suite (oidc-provider, TypeScript SDK client, DPoP);
+# 7. runs the policy end-to-end suite (examples/policy-hr: Cedar, step-up, audit trail).
 # Ends with one line `suite: N passed, M failed` (N counts tests, scenarios and checks).
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -61,6 +62,11 @@ step "OAuth end to end: real OpenID provider, TypeScript SDK client, both eras a
 if scripts/e2e-oauth.sh 2>&1 | tee "$log_dir/e2e-oauth.txt"; then :; else status=1; fi
 grep -E "^e2e-oauth:" "$log_dir/e2e-oauth.txt" > "$log_dir/e2e-oauth-results.txt" || echo "0 passed, 1 failed" > "$log_dir/e2e-oauth-results.txt"
 add_counts "$log_dir/e2e-oauth-results.txt"
+
+step "Policy end to end: HR example, Cedar policies, step-up and audit with real OAuth and SDK clients"
+if scripts/e2e-policy.sh 2>&1 | tee "$log_dir/e2e-policy.txt"; then :; else status=1; fi
+grep -E "^e2e-policy:" "$log_dir/e2e-policy.txt" > "$log_dir/e2e-policy-results.txt" || echo "0 passed, 1 failed" > "$log_dir/e2e-policy-results.txt"
+add_counts "$log_dir/e2e-policy-results.txt"
 
 printf '\nsuite: %d passed, %d failed\n' "$passed" "$failed"
 if [[ $status -ne 0 || $failed -ne 0 ]]; then exit 1; fi

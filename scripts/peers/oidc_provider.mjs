@@ -3,6 +3,7 @@
 // scripts/e2e-oauth.sh; see docs/e2e-oauth.md.
 //
 //   PEERS_DIR=.peers $PEERS_NODE22 scripts/peers/oidc_provider.mjs [--port N] [--client ID:SECRET]...
+//     [--public-client ID=REDIRECT_URI]...
 //
 // Listens on 127.0.0.1:N (default 0 = any free port) and prints
 // `listening on http://127.0.0.1:PORT` once it answers; the issuer is exactly that URL.
@@ -25,8 +26,16 @@
 // - client_credentials for pre-registered confidential clients, given as `--client ID:SECRET`
 //   (repeatable) or OIDC_CLIENTS="ID:SECRET,ID2:SECRET2"; default `agent-1:agent-1-secret`.
 //   They authenticate with client_secret_basic and may ask for any resource above.
-// - Test users alice and bob (password `test`, or OIDC_PASSWORD), with `groups`, `email` and
-//   `name` claims; their access tokens also carry `groups`.
+// - Pre-registered public clients for the authorization code flow (PKCE, no secret), given
+//   as `--public-client ID=REDIRECT_URI` (repeatable), e.g. the `hr-assistant` agent of
+//   scripts/e2e-policy.sh. Dynamic registration works as well.
+// - Test users (password `test`, or OIDC_PASSWORD) with `groups`, `email` and `name` claims;
+//   their access tokens also carry `groups`, `roles`, `employee_id` and `department`
+//   (the HR example, examples/policy-hr):
+//     alice  e-100 engineering  groups [staff, hr]         roles [employee]
+//     bob    e-200 engineering  groups [staff, hr]         roles [manager]
+//     carol  e-300 engineering  groups [contractors, hr]   roles [contractor]
+//     dave   e-400 sales        groups [staff]             roles [manager]
 // - Login and consent pages of its own at /interaction/:uid: plain HTML forms (login: fields
 //   `login` and `password`; consent: one button) that a script completes with form POSTs.
 import { createRequire } from "node:module";
@@ -37,11 +46,13 @@ import { randomBytes } from "node:crypto";
 const args = process.argv.slice(2);
 let port = 0;
 const clientSpecs = [];
+const publicClientSpecs = [];
 for (let i = 0; i < args.length; i++) {
   if (args[i] === "--port") port = Number(args[++i]);
   else if (args[i] === "--client") clientSpecs.push(args[++i]);
+  else if (args[i] === "--public-client") publicClientSpecs.push(args[++i]);
   else {
-    console.error(`unknown argument ${args[i]}\nusage: oidc_provider.mjs [--port N] [--client ID:SECRET]...`);
+    console.error(`unknown argument ${args[i]}\nusage: oidc_provider.mjs [--port N] [--client ID:SECRET]... [--public-client ID=REDIRECT_URI]...`);
     process.exit(2);
   }
 }
@@ -61,9 +72,17 @@ const { generateKeyPair, exportJWK, calculateJwkThumbprint } = await import(requ
 
 const PASSWORD = process.env.OIDC_PASSWORD || "test";
 const USERS = {
-  alice: { name: "Alice Example", email: "alice@example.test", groups: ["engineering", "mcp-users"] },
-  bob: { name: "Bob Example", email: "bob@example.test", groups: ["sales"] },
+  alice: { name: "Alice Example", email: "alice@example.test", groups: ["staff", "hr"], roles: ["employee"],
+    employee_id: "e-100", department: "engineering" },
+  bob: { name: "Bob Example", email: "bob@example.test", groups: ["staff", "hr"], roles: ["manager"],
+    employee_id: "e-200", department: "engineering" },
+  carol: { name: "Carol Example", email: "carol@example.test", groups: ["contractors", "hr"], roles: ["contractor"],
+    employee_id: "e-300", department: "engineering" },
+  dave: { name: "Dave Example", email: "dave@example.test", groups: ["staff"], roles: ["manager"],
+    employee_id: "e-400", department: "sales" },
 };
+// Claims of a user that go into their access tokens (besides sub, scope, client_id, …).
+const ACCESS_TOKEN_CLAIMS = ["groups", "roles", "employee_id", "department"];
 const RESOURCE_SCOPES = "mcp:tools mcp:admin mcp:read";
 
 // Resource indicators we issue tokens for: loopback http URLs with an explicit port.
@@ -113,6 +132,18 @@ const clients = clientSpecs.map((spec) => {
     scope: RESOURCE_SCOPES,
   };
 });
+for (const spec of publicClientSpecs) {
+  const eq = spec.indexOf("=");
+  if (eq <= 0) throw new Error(`--public-client wants ID=REDIRECT_URI, got ${spec}`);
+  clients.push({
+    client_id: spec.slice(0, eq),
+    grant_types: ["authorization_code", "refresh_token"],
+    response_types: ["code"],
+    redirect_uris: [spec.slice(eq + 1)],
+    token_endpoint_auth_method: "none",
+    scope: `openid ${RESOURCE_SCOPES}`,
+  });
+}
 
 provider = new Provider(issuer, {
   jwks: { keys: [signingJwk] },
@@ -132,12 +163,12 @@ provider = new Provider(issuer, {
   async findAccount(_ctx, sub) {
     const user = USERS[sub];
     if (!user) return undefined;
-    return { accountId: sub, async claims() { return { sub, ...user }; } };
+    return { accountId: sub, async claims() { return { sub, name: user.name, email: user.email, groups: user.groups }; } };
   },
-  // Access tokens of a user also say which groups the user is in.
+  // Access tokens of a user also say which groups the user is in, their roles and HR attributes.
   async extraTokenClaims(_ctx, token) {
     const user = token.accountId && USERS[token.accountId];
-    return user ? { groups: user.groups } : undefined;
+    return user ? Object.fromEntries(ACCESS_TOKEN_CLAIMS.map((c) => [c, user[c]])) : undefined;
   },
   pkce: { required: () => true },
   responseTypes: ["code"],

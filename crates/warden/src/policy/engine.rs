@@ -8,7 +8,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use cedar_policy::{Authorizer, Decision, Effect, Policy, PolicyId, PolicySet, Schema, ValidationMode, Validator};
+use std::collections::HashMap;
+
+use cedar_policy::{
+    ActionConstraint, Authorizer, Decision, Effect, Policy, PolicyId, PolicySet, ResourceConstraint, Schema,
+    ValidationMode, Validator,
+};
 use miette::Diagnostic;
 
 use super::entities::{PolicyRequest, Target, ToolInfo, cedar_request};
@@ -72,6 +77,66 @@ pub struct PolicyEngine {
     policies: PolicySet,
     origins: BTreeMap<String, PolicyOrigin>,
     authorizer: Authorizer,
+    index: ScopeIndex,
+}
+
+/// The policies that can apply to a request, found by its scope.
+///
+/// Cedar evaluates every policy of the set it is given, so with many
+/// policies the decision time grows with their number. A policy whose scope
+/// names the action (`action == …` / `action in [...]`) and the resource
+/// (`resource == Warden::Tool::"…"`) can only apply to requests for exactly
+/// those; every other policy is "generic" for the actions its scope admits.
+/// A request is decided against the generic policies of its action plus the
+/// policies naming its resource, prepared at load: the same decisions as the
+/// whole set (a policy left out has a scope that cannot match), at a cost
+/// that follows what can apply instead of everything loaded.
+#[derive(Debug, Default)]
+struct ScopeIndex {
+    /// Per action (MCP method): the policies not pinned to one resource.
+    generic: HashMap<String, PolicySet>,
+    /// Per (action, resource uid text): the generic ones plus those pinned to it.
+    specific: HashMap<(String, String), PolicySet>,
+}
+
+impl ScopeIndex {
+    fn build(policies: &PolicySet) -> ScopeIndex {
+        let actions: Vec<&str> = super::schema::ACTIONS.iter().map(|(a, _, _)| *a).collect();
+        let admits = |p: &Policy, action: &str| match p.action_constraint() {
+            ActionConstraint::Any => true,
+            ActionConstraint::Eq(uid) => uid.id().unescaped() == action,
+            ActionConstraint::In(uids) => uids.iter().any(|u| u.id().unescaped() == action),
+        };
+        let mut index = ScopeIndex::default();
+        for a in &actions {
+            let mut set = PolicySet::new();
+            for p in policies.policies() {
+                if admits(p, a) && !matches!(p.resource_constraint(), ResourceConstraint::Eq(_)) {
+                    // Ids are unique in `policies`: adding cannot fail.
+                    let _ = set.add(p.clone());
+                }
+            }
+            index.generic.insert((*a).to_owned(), set);
+        }
+        for p in policies.policies() {
+            let ResourceConstraint::Eq(uid) = p.resource_constraint() else { continue };
+            for a in actions.iter().filter(|a| admits(p, a)) {
+                let key = ((*a).to_owned(), uid.to_string());
+                let set =
+                    index.specific.entry(key).or_insert_with(|| index.generic.get(*a).cloned().unwrap_or_default());
+                let _ = set.add(p.clone());
+            }
+        }
+        index
+    }
+
+    /// The policies that can apply to `action` on `resource`.
+    fn for_request<'a>(&'a self, all: &'a PolicySet, action: &str, resource: Option<String>) -> &'a PolicySet {
+        if let Some(set) = resource.and_then(|r| self.specific.get(&(action.to_owned(), r))) {
+            return set;
+        }
+        self.generic.get(action).unwrap_or(all)
+    }
 }
 
 /// 1-based line and column of byte `offset` in `text`.
@@ -207,6 +272,7 @@ impl PolicyEngine {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let index = ScopeIndex::build(&policies);
         Ok(PolicyEngine {
             schema,
             schema_text: text,
@@ -214,6 +280,7 @@ impl PolicyEngine {
             policies,
             origins,
             authorizer: Authorizer::new(),
+            index,
         })
     }
 
@@ -248,7 +315,8 @@ impl PolicyEngine {
             Ok(r) => r,
             Err(e) => return PolicyDecision { errors: vec![format!("request: {e}")], ..PolicyDecision::default() },
         };
-        let response = self.authorizer.is_authorized(&request, &self.policies, &entities);
+        let set = self.index.for_request(&self.policies, &req.action, request.resource().map(ToString::to_string));
+        let response = self.authorizer.is_authorized(&request, set, &entities);
         let allowed = response.decision() == Decision::Allow;
         let policies: Vec<String> = response.diagnostics().reason().map(ToString::to_string).collect();
         let errors = response.diagnostics().errors().map(ToString::to_string).collect();
@@ -277,7 +345,8 @@ impl PolicyEngine {
     /// without arguments this is exactly [`PolicyEngine::decide`].
     pub fn may_be_allowed(&self, req: &PolicyRequest) -> bool {
         let Ok((request, entities)) = cedar_request(req, &self.schema, &self.ext, true) else { return false };
-        let partial = self.authorizer.is_authorized_partial(&request, &self.policies, &entities);
+        let set = self.index.for_request(&self.policies, &req.action, request.resource().map(ToString::to_string));
+        let partial = self.authorizer.is_authorized_partial(&request, set, &entities);
         partial.decision() != Some(Decision::Deny)
     }
 

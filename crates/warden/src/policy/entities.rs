@@ -8,7 +8,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
-use cedar_policy::{Context, Entities, Entity, EntityUid, Request, RestrictedExpression, Schema};
+use cedar_policy::{
+    Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, Request, RestrictedExpression, Schema,
+};
 use serde_json::Value;
 
 use super::schema::{AttrType, NAMESPACE, SchemaExtensions};
@@ -211,11 +213,29 @@ fn conform_json(value: &Value, ty: &AttrType) -> Option<RestrictedExpression> {
     }
 }
 
-/// `Warden::<ty>::"<id>"`.
+/// `Warden::<ty>::"<id>"`. Type names are parsed once per process (Cedar's
+/// parser is far too slow for every request); ids need no parsing.
 pub fn uid(ty: &str, id: &str) -> Result<EntityUid, String> {
-    format!("{NAMESPACE}::{ty}::{}", super::schema::quoted(id))
-        .parse::<EntityUid>()
-        .map_err(|e| format!("entity {ty} {id:?}: {e}"))
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+    static TYPES: OnceLock<HashMap<&'static str, EntityTypeName>> = OnceLock::new();
+    let types = TYPES.get_or_init(|| {
+        let names = super::schema::PRINCIPAL_TYPES.iter().chain(&[
+            "Group",
+            "VirtualServer",
+            "Backend",
+            "Tool",
+            "Resource",
+            "Prompt",
+            "Action",
+        ]);
+        names.filter_map(|t| format!("{NAMESPACE}::{t}").parse().ok().map(|n| (*t, n))).collect()
+    });
+    let name = match types.get(ty) {
+        Some(n) => n.clone(),
+        None => format!("{NAMESPACE}::{ty}").parse::<EntityTypeName>().map_err(|e| format!("entity type {ty}: {e}"))?,
+    };
+    Ok(EntityUid::from_type_name_and_id(name, EntityId::new(id)))
 }
 
 /// The Cedar entity type of a principal kind.
@@ -402,9 +422,7 @@ pub fn cedar_request(
     let (principal, mut entities) = principal_entities(&req.principal, ext)?;
     let (resource, target) = target_entities(&req.target, ext)?;
     entities.extend(target);
-    let action = format!("{NAMESPACE}::Action::{}", super::schema::quoted(&req.action))
-        .parse::<EntityUid>()
-        .map_err(|e| format!("action {:?}: {e}", req.action))?;
+    let action = uid("Action", &req.action)?;
     let context = context(req, ext, unknown_args)?;
     let check = if unknown_args { None } else { Some(schema) };
     let request = Request::new(principal, action, resource, context, check).map_err(|e| e.to_string())?;

@@ -440,14 +440,15 @@ impl VirtualServer {
         }
     }
 
-    /// Decides the list action itself (`tools/list` on the virtual server).
-    pub(super) async fn authorize_list(&self, access: &Access, method: &str) -> Result<(), RouteError> {
-        let Some(authz) = self.authz.as_ref().filter(|a| a.policy.is_some()) else { return Ok(()) };
+    /// Decides the list action itself (`tools/list` on the virtual server);
+    /// the permitting policies, for the list's audit record.
+    pub(super) async fn authorize_list(&self, access: &Access, method: &str) -> Result<Vec<String>, RouteError> {
+        let Some(authz) = self.authz.as_ref().filter(|a| a.policy.is_some()) else { return Ok(Vec::new()) };
         let req = self.policy_request(access, method, Target::VirtualServer(self.config.name.clone()), &Map::new());
         let d = authz.decide(&req, false).await;
         authz.count(&self.config.name, method, d.allowed);
         if d.allowed {
-            return Ok(());
+            return Ok(d.policies);
         }
         authz.record(authz.draft(&self.config.name, access, &req, &d, method));
         Err(RouteError::Denied)
@@ -456,7 +457,13 @@ impl VirtualServer {
     /// The items of a merged list `caller` may see: pinning first (tools),
     /// then policy: an item stays when using it may be allowed. Records one
     /// audit line for the list.
-    pub(super) async fn filter_list(&self, access: &Access, method: &str, items: Vec<(String, Value)>) -> Vec<Value> {
+    pub(super) async fn filter_list(
+        &self,
+        access: &Access,
+        method: &str,
+        permitted_by: Vec<String>,
+        items: Vec<(String, Value)>,
+    ) -> Vec<Value> {
         let Some(authz) = &self.authz else { return items.into_iter().map(|(_, v)| v).collect() };
         let total = items.len();
         let mut kept = Vec::with_capacity(total);
@@ -520,7 +527,8 @@ impl VirtualServer {
             }
         }
         let req = self.policy_request(access, method, Target::VirtualServer(self.config.name.clone()), &Map::new());
-        let d = Decided { allowed: true, reason: format!("listed {} of {total}", kept.len()), ..Decided::default() };
+        let reason = format!("listed {} of {total}", kept.len());
+        let d = Decided { allowed: true, policies: permitted_by, reason, ..Decided::default() };
         let mut record = authz.draft(&self.config.name, access, &req, &d, method);
         record.outcome = AuditOutcome::Success;
         authz.record(record);

@@ -48,6 +48,7 @@ impl VirtualServer {
         access: &Access,
         method: &str,
         id: Option<Id>,
+        permitted_by: Vec<String>,
     ) -> Result<Outcome, RouteError> {
         let capability = capability_of(method);
         let asked: Vec<&Arc<BackendHandle>> = self.backends.iter().filter(|b| Self::offers(b, capability)).collect();
@@ -85,7 +86,7 @@ impl VirtualServer {
             // What is shown depends on who asks: never a shared cache entry.
             public = false;
         }
-        let items = self.filter_list(access, method, items).await;
+        let items = self.filter_list(access, method, permitted_by, items).await;
         let mut result = Map::new();
         result.insert(key.into(), Value::Array(items));
         if !unavailable.is_empty() {

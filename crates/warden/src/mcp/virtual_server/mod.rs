@@ -278,7 +278,7 @@ impl VirtualServer {
             "server/discover" => Ok(Outcome::Response(self.discover(id.clone()).await)),
             "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => {
                 match self.authorize_list(access, &method).await {
-                    Ok(()) => self.list(caller, access, &method, id.clone()).await,
+                    Ok(permitted_by) => self.list(caller, access, &method, id.clone(), permitted_by).await,
                     Err(e) => Err(e),
                 }
             }
