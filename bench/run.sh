@@ -66,12 +66,14 @@ listen_port="$(free_port)"; admin_port="$(free_port)"
 auth_url="http://127.0.0.1:$listen_port/mcp-auth"
 bench_token="$("$bin/bench-token" "$work/jwks.json" https://bench.warden.invalid "$auth_url" mcp:tools)"
 # Policy on: the same authentication plus Cedar and an audit record per call.
+# (bench-token writes a fresh key to the JWKS file on each run, so /mcp-policy accepts the
+# /mcp-auth token: its `audiences` is set from BENCH_AUTH_AUDIENCE.)
 policy_url="http://127.0.0.1:$listen_port/mcp-policy"
-policy_token="$("$bin/bench-token" "$work/jwks.json" https://bench.warden.invalid "$policy_url" mcp:tools)"
+policy_token="$bench_token"
 # The access log (one JSON line per request on stdout) goes to a file, as in production.
 MCP_A_URL="$backend_url" WARDEN_LISTEN="127.0.0.1:$listen_port" WARDEN_ADMIN="127.0.0.1:$admin_port" \
   WARDEN_SESSION_KEY="$(head -c 32 /dev/urandom | base64)" BENCH_JWKS_FILE="$work/jwks.json" \
-  BENCH_AUDIT_FILE="$work/audit.jsonl" "$bin/warden" serve -c "$repo_root/bench/warden-bench.yaml" > "$work/warden.out" 2> "$work/warden.err" &
+  BENCH_AUDIT_FILE="$work/audit.jsonl" BENCH_AUTH_AUDIENCE="$auth_url" "$bin/warden" serve -c "$repo_root/bench/warden-bench.yaml" > "$work/warden.out" 2> "$work/warden.err" &
 warden_pid=$!; pids+=("$warden_pid")
 warden_url="http://127.0.0.1:$listen_port/mcp"
 ready=0
