@@ -106,7 +106,7 @@ pub(super) struct Decided {
 
 /// An allowed call whose audit record waits for the outcome.
 pub(super) struct PendingAudit {
-    record: AuditRecord,
+    record: Option<AuditRecord>,
 }
 
 fn target_resource(t: &Target) -> Resource {
@@ -179,15 +179,17 @@ impl Authz {
     }
 
     /// Appends a record (nothing without an audit file).
-    fn record(&self, record: AuditRecord) {
-        if let Some(sink) = &self.audit
+    fn record(&self, record: Option<AuditRecord>) {
+        if let (Some(sink), Some(record)) = (&self.audit, record)
             && let Err(e) = sink.log.append(record)
         {
             tracing::error!(error = %e, "audit record not written");
         }
     }
 
-    fn draft(&self, vs: &str, access: &Access, req: &PolicyRequest, d: &Decided, method: &str) -> AuditRecord {
+    /// The audit record of a decision; `None` (and no work) without an audit file.
+    fn draft(&self, vs: &str, access: &Access, req: &PolicyRequest, d: &Decided, method: &str) -> Option<AuditRecord> {
+        self.audit.as_ref()?;
         let decision = if d.allowed { Decision::Allow } else { Decision::Deny };
         let mut r =
             AuditRecord::new(&access.request_id, &access.principal, method, target_resource(&req.target), decision);
@@ -205,14 +207,15 @@ impl Authz {
         if !d.allowed {
             r.outcome = AuditOutcome::Denied;
         }
-        r
+        Some(r)
     }
 }
 
 impl PendingAudit {
     /// Records the outcome of the call this decision allowed.
-    pub(super) fn finish(mut self, authz: &Authz, outcome: Result<&super::Outcome, &RouteError>) {
-        self.record.outcome = match outcome {
+    pub(super) fn finish(self, authz: &Authz, outcome: Result<&super::Outcome, &RouteError>) {
+        let Some(mut record) = self.record else { return };
+        record.outcome = match outcome {
             Ok(super::Outcome::Response(m)) if m.error_code().is_some() => AuditOutcome::Error,
             Ok(super::Outcome::Response(m)) if m.result.as_ref().is_some_and(|r| is_error_result(r.get())) => {
                 AuditOutcome::Error
@@ -221,7 +224,7 @@ impl PendingAudit {
             Ok(_) => AuditOutcome::Pending,
             Err(_) => AuditOutcome::Failed,
         };
-        authz.record(self.record);
+        authz.record(Some(record));
     }
 }
 
@@ -389,7 +392,7 @@ impl VirtualServer {
             return Ok(Some(PendingAudit { record }));
         }
         tracing::info!(
-            virtual_server = %self.config.name, method, resource = %record.resource.id,
+            virtual_server = %self.config.name, method, resource = %req.target_name(),
             principal = %access.principal.log_label(), policies = ?d.policies, reason = %d.reason,
             "request denied by policy"
         );
@@ -530,7 +533,9 @@ impl VirtualServer {
         let reason = format!("listed {} of {total}", kept.len());
         let d = Decided { allowed: true, policies: permitted_by, reason, ..Decided::default() };
         let mut record = authz.draft(&self.config.name, access, &req, &d, method);
-        record.outcome = AuditOutcome::Success;
+        if let Some(r) = record.as_mut() {
+            r.outcome = AuditOutcome::Success;
+        }
         authz.record(record);
         kept
     }
