@@ -128,4 +128,8 @@ async fn two_warden_processes_share_one_global_bucket_through_redis() {
     drop(redis);
     let (status, body, _) = echo(&ca, "alice-key", 99).await;
     assert_eq!(status, 429, "{body}");
+    // … and is reported: a log warning and the fallback counter.
+    let metrics = reqwest::get(format!("{}/metrics", a.admin)).await.unwrap().text().await.unwrap();
+    let line = metrics.lines().find(|l| l.starts_with("warden_ratelimit_fallbacks_total{")).unwrap_or_default();
+    assert!(line.ends_with(" 1") || line.ends_with(" 2"), "one fallback decision counted: {line:?}\n{metrics}");
 }

@@ -20,6 +20,12 @@ pub fn handle<B>(gw: &Arc<Gateway>, req: &Request<B>) -> Response<Body> {
         }
         "/metrics" => {
             gw.update_backend_gauges();
+            let rt = gw.runtime();
+            for (vs, limiter) in rt.virtual_servers.iter().zip(&rt.limiters) {
+                if let Some(l) = limiter {
+                    gw.metrics.sync_fallbacks(&vs.config.name, l.fallbacks());
+                }
+            }
             let mut r = Response::new(full(gw.metrics.encode()));
             r.headers_mut().insert(
                 http::header::CONTENT_TYPE,

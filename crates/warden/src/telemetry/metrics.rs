@@ -23,6 +23,8 @@ pub mod names {
     pub const TOOL_PIN_MISMATCH: &str = "tool_pin_mismatch";
     /// Tools pinning currently hides and blocks, by virtual server.
     pub const TOOL_PIN_BLOCKED: &str = "tool_pin_blocked";
+    /// Rate-limit decisions made by the fallback because Redis failed, by virtual server.
+    pub const RATELIMIT_FALLBACKS: &str = "ratelimit_fallbacks";
 }
 
 /// Labels of a policy decision.
@@ -136,6 +138,10 @@ pub struct Metrics {
     pub pin_mismatches: Family<PinLabels, Counter>,
     /// Tools pinning blocks.
     pub pin_blocked: Family<VsLabels, Gauge>,
+    /// Rate-limit fallbacks (copied from the limiters at scrape time).
+    pub ratelimit_fallbacks: Family<VsLabels, Counter>,
+    /// The limiter totals already copied, per virtual server.
+    fallbacks_seen: parking_lot::Mutex<std::collections::HashMap<String, u64>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -179,7 +185,24 @@ impl Default for Metrics {
             pin_mismatches.clone(),
         );
         registry.register(names::TOOL_PIN_BLOCKED, "Tools hidden and blocked by pinning", pin_blocked.clone());
-        Metrics { registry, requests, duration, backend_up, reloads, policy_decisions, pin_mismatches, pin_blocked }
+        let ratelimit_fallbacks = Family::<VsLabels, Counter>::default();
+        registry.register(
+            names::RATELIMIT_FALLBACKS,
+            "Rate-limit decisions taken by the configured fallback because Redis failed or was slow",
+            ratelimit_fallbacks.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            duration,
+            backend_up,
+            reloads,
+            policy_decisions,
+            pin_mismatches,
+            pin_blocked,
+            ratelimit_fallbacks,
+            fallbacks_seen: Default::default(),
+        }
     }
 }
 
@@ -189,6 +212,20 @@ impl Metrics {
         let mut out = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+
+    /// Brings `warden_ratelimit_fallbacks_total` up to a limiter's running
+    /// total for `virtual_server` (a limiter rebuilt by a reload starts again
+    /// from zero: its whole total is new).
+    pub fn sync_fallbacks(&self, virtual_server: &str, total: u64) {
+        let mut seen = self.fallbacks_seen.lock();
+        let last = seen.entry(virtual_server.to_string()).or_insert(0);
+        let delta = if total >= *last { total - *last } else { total };
+        *last = total;
+        if delta > 0 {
+            let labels = VsLabels { virtual_server: virtual_server.to_string() };
+            self.ratelimit_fallbacks.get_or_create(&labels).inc_by(delta);
+        }
     }
 
     /// Records a finished request.
