@@ -195,7 +195,7 @@ impl ExternalDecider {
 
     /// The JSON document sent to the PDP for `req` (see the module docs). Pure.
     pub fn input(req: &PolicyRequest) -> Value {
-        let principal = serde_json::to_value(&req.principal).unwrap_or(Value::Null);
+        let principal = crate::audit::principal_json(&req.principal);
         let labels = |l: &std::collections::BTreeMap<String, String>| {
             Value::Object(l.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
         };

@@ -18,7 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value};
 
 use super::catalog::{Catalog, CatalogTool};
-use super::rewrite::{expose_item, resolve_tool};
+use super::rewrite::{exposed_tool_name, resolve_tool};
 use super::{BackendHandle, Caller, RouteError, VirtualServer};
 use crate::audit::{AuditLog, AuditRecord, Decision, Outcome as AuditOutcome, Resource, ResourceKind, redact};
 use crate::auth::Principal;
@@ -249,8 +249,8 @@ impl VirtualServer {
         let tools: Vec<(String, &Value)> = items
             .iter()
             .filter_map(|item| {
-                let exposed = expose_item("tools/list", item.clone(), self.naming, &b.name, &self.config.curation)?;
-                Some((exposed.get("name")?.as_str()?.to_string(), item))
+                let name = item.get("name")?.as_str()?;
+                Some((exposed_tool_name(name, self.naming, &b.name, &self.config.curation)?, item))
             })
             .collect();
         let vs = &self.config.name;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use super::rewrite::{expose_item, list_key};
+use super::rewrite::{expose_item, exposed_tool_name, list_key};
 use super::{Access, BackendHandle, Caller, Outcome, RouteError, VirtualServer};
 use crate::mcp::jsonrpc::{Id, Message, code, to_raw};
 use crate::mcp::upstream::http::final_response;
@@ -182,9 +182,10 @@ impl VirtualServer {
             }
             let page = self.list_backend(&caller, b, "tools/list").await.map_err(|e| e.to_string())?;
             for item in page.items {
-                let exposed = expose_item("tools/list", item.clone(), self.naming, &b.name, &self.config.curation);
-                if let Some(name) = exposed.as_ref().and_then(|v| v.get("name")).and_then(Value::as_str) {
-                    out.push((name.to_string(), b.name.clone(), item));
+                let name = item.get("name").and_then(Value::as_str);
+                if let Some(name) = name.and_then(|n| exposed_tool_name(n, self.naming, &b.name, &self.config.curation))
+                {
+                    out.push((name, b.name.clone(), item));
                 }
             }
         }

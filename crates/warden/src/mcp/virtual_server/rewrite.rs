@@ -74,17 +74,22 @@ pub fn list_key(method: &str) -> &'static str {
     }
 }
 
+/// The name clients use for `backend`'s tool `name` (prefixed, renamed),
+/// or `None` when curation hides it.
+pub fn exposed_tool_name(name: &str, naming: Naming, backend: &str, curation: &Curation) -> Option<String> {
+    let exposed = naming.expose_name(backend, name);
+    if !curation.allows(&exposed) {
+        return None;
+    }
+    Some(curation.rename.get(&exposed).cloned().unwrap_or(exposed))
+}
+
 /// Rewrites one list item from `backend` for the client; `None` hides it.
 pub fn expose_item(method: &str, mut item: Value, naming: Naming, backend: &str, curation: &Curation) -> Option<Value> {
     let obj = item.as_object_mut()?;
     match method {
         "tools/list" => {
-            let name = obj.get("name")?.as_str()?;
-            let exposed = naming.expose_name(backend, name);
-            if !curation.allows(&exposed) {
-                return None;
-            }
-            let final_name = curation.rename.get(&exposed).cloned().unwrap_or(exposed);
+            let final_name = exposed_tool_name(obj.get("name")?.as_str()?, naming, backend, curation)?;
             if let Some(d) = curation.descriptions.get(&final_name) {
                 obj.insert("description".into(), Value::String(d.clone()));
             }
