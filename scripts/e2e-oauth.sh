@@ -17,24 +17,10 @@
 # non-zero on any failure.
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-target="${TARGET_DIR:-$repo_root/target/debug}"
-peers_env="${PEERS_DIR:-$repo_root/.peers}/env.sh"
-[[ -f "$peers_env" ]] || { echo "error: $peers_env missing; run scripts/install-peers.sh" >&2; exit 2; }
-# shellcheck source=/dev/null
-source "$peers_env"
-[[ -n "${PEERS_OIDC_DIR:-}" && -d "$PEERS_OIDC_DIR/node_modules/oidc-provider" ]] ||
-  { echo "error: oidc-provider missing from $PEERS_DIR; run scripts/install-peers.sh" >&2; exit 2; }
+# shellcheck source=lib/oidc-e2e.sh
+source "$repo_root/scripts/lib/oidc-e2e.sh"
 config="${E2E_OAUTH_CONFIG:-$repo_root/examples/jwt-auth.yaml}"
 [[ -f "$config" ]] || { echo "error: $config missing" >&2; exit 2; }
-if [[ -z "${TARGET_DIR:-}" && "${E2E_NO_BUILD:-}" != 1 ]]; then
-  (cd "$repo_root" && cargo build --quiet -p warden-cli -p mcp-conformance-server) >&2
-fi
-for bin in warden mcp-conformance-server; do
-  [[ -x "$target/$bin" ]] || { echo "error: $target/$bin missing; cargo build -p warden-cli -p mcp-conformance-server" >&2; exit 2; }
-done
-
-# shellcheck source=lib/e2e.sh
-source "$repo_root/scripts/lib/e2e.sh"
 
 # --- the provider, the backend, and Warden in front of it ------------------------------
 "$PEERS_NODE22" "$repo_root/scripts/peers/oidc_provider.mjs" --port 0 --client agent-1:agent-1-secret \

@@ -18,23 +18,11 @@
 # non-zero on any failure. Everything listens on 127.0.0.1 only.
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-target="${TARGET_DIR:-$repo_root/target/debug}"
-peers_env="${PEERS_DIR:-$repo_root/.peers}/env.sh"
-[[ -f "$peers_env" ]] || { echo "error: $peers_env missing; run scripts/install-peers.sh" >&2; exit 2; }
-# shellcheck source=/dev/null
-source "$peers_env"
-[[ -n "${PEERS_OIDC_DIR:-}" && -d "$PEERS_OIDC_DIR/node_modules/oidc-provider" ]] ||
-  { echo "error: oidc-provider missing from $PEERS_DIR; run scripts/install-peers.sh" >&2; exit 2; }
+# shellcheck source=lib/oidc-e2e.sh
+source "$repo_root/scripts/lib/oidc-e2e.sh"
 example="$repo_root/examples/policy-hr"
 config="$example/config.yaml"
 [[ -f "$config" ]] || { echo "error: $config missing" >&2; exit 2; }
-if [[ -z "${TARGET_DIR:-}" && "${E2E_NO_BUILD:-}" != 1 ]]; then
-  (cd "$repo_root" && cargo build --quiet -p warden-cli -p mcp-conformance-server) >&2
-fi
-[[ -x "$target/warden" ]] || { echo "error: $target/warden missing; cargo build -p warden-cli" >&2; exit 2; }
-
-# shellcheck source=lib/e2e.sh
-source "$repo_root/scripts/lib/e2e.sh"
 
 agent=hr-assistant
 redirect="http://127.0.0.1:9/oauth/callback" # never fetched: the client's browser stops there

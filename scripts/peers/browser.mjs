@@ -45,3 +45,27 @@ export async function browse(start, redirectUri, USER, PASSWORD) {
   }
   throw new Error("browser: too many steps");
 }
+
+// The storage half of the SDK's OAuthClientProvider interface, in memory: client
+// information, tokens and the PKCE verifier. The peers' providers extend it with their
+// metadata, state and redirect handling.
+export class MemoryOAuthStore {
+  clientInformation() {
+    return this._client;
+  }
+  saveClientInformation(info) {
+    this._client = info;
+  }
+  tokens() {
+    return this._tokens;
+  }
+  saveTokens(tokens) {
+    this._tokens = tokens;
+  }
+  saveCodeVerifier(v) {
+    this._verifier = v;
+  }
+  codeVerifier() {
+    return this._verifier;
+  }
+}

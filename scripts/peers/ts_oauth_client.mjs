@@ -37,7 +37,7 @@
 import { createRequire } from "node:module";
 import path from "node:path";
 import { randomUUID } from "node:crypto";
-import { browse as browseAs } from "./browser.mjs";
+import { MemoryOAuthStore, browse as browseAs } from "./browser.mjs";
 
 const url = process.argv[2];
 if (!url) {
@@ -128,8 +128,9 @@ const browse = (start, redirectUri) => browseAs(start, redirectUri, USER, PASSWO
 
 // An OAuthClientProvider (the SDK's interface) that keeps everything in memory and plays
 // the user when the SDK asks to redirect to the authorization server.
-class AutomatedProvider {
+class AutomatedProvider extends MemoryOAuthStore {
   constructor(name, { dpop } = {}) {
+    super();
     this.name = name;
     this.dpop = dpop; // { proof(htm, htu) } to bind the token to a key, or undefined
     this.redirectUrl = "http://127.0.0.1:9/oauth/callback"; // never fetched: browse() stops there
@@ -158,24 +159,6 @@ class AutomatedProvider {
   }
   state() {
     return this._state;
-  }
-  clientInformation() {
-    return this._client;
-  }
-  saveClientInformation(info) {
-    this._client = info;
-  }
-  tokens() {
-    return this._tokens;
-  }
-  saveTokens(tokens) {
-    this._tokens = tokens;
-  }
-  saveCodeVerifier(v) {
-    this._verifier = v;
-  }
-  codeVerifier() {
-    return this._verifier;
   }
   async redirectToAuthorization(authorizationUrl) {
     this.authorizationUrl = new URL(authorizationUrl);

@@ -24,7 +24,7 @@ import { createRequire } from "node:module";
 import fs from "node:fs";
 import path from "node:path";
 import { randomUUID } from "node:crypto";
-import { browse as browseAs } from "./browser.mjs";
+import { MemoryOAuthStore, browse as browseAs } from "./browser.mjs";
 
 const [url, planFile, tokensOut] = process.argv.slice(2);
 if (!url || !planFile) {
@@ -83,8 +83,9 @@ const browse = (start, redirectUri) => browseAs(start, redirectUri, USER, PASSWO
 // provider (`--public-client hr-assistant=…`), so clientInformation() answers at once and
 // the SDK skips dynamic registration: the token's client_id, which Warden makes the
 // principal's agent, is always `hr-assistant`.
-class AgentProvider {
+class AgentProvider extends MemoryOAuthStore {
   constructor() {
+    super();
     this.redirectUrl = REDIRECT;
     this._client = { client_id: CLIENT_ID };
     this.callbacks = [];
@@ -102,24 +103,6 @@ class AgentProvider {
   state() {
     this._state = randomUUID();
     return this._state;
-  }
-  clientInformation() {
-    return this._client;
-  }
-  saveClientInformation(info) {
-    this._client = info;
-  }
-  tokens() {
-    return this._tokens;
-  }
-  saveTokens(tokens) {
-    this._tokens = tokens;
-  }
-  saveCodeVerifier(v) {
-    this._verifier = v;
-  }
-  codeVerifier() {
-    return this._verifier;
   }
   async redirectToAuthorization(authorizationUrl) {
     this.authorizationUrls.push(new URL(authorizationUrl));
