@@ -8,7 +8,10 @@ pub mod policy;
 mod policy_external;
 mod raw;
 mod raw_auth;
+mod raw_oauth_client;
 mod raw_policy;
+pub mod raw_token;
+pub mod token;
 mod units;
 
 #[cfg(test)]
@@ -22,4 +25,8 @@ pub use model::{
 };
 pub use policy::{AuditSettings, LabelRules, PolicySettings};
 pub use raw::{AccessLogOutput, EraSetting, HttpProtocol, HttpTransport, RawConfig};
+pub use raw_oauth_client::RawOAuthClientCredential;
+pub use token::{
+    CredentialSettings, DevIdpSettings, SigningKeySettings, TokenServiceSettings, TransactionTokenSettings,
+};
 pub use units::{ByteSize, HumanDuration};

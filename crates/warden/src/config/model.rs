@@ -41,6 +41,10 @@ pub struct Config {
     pub access_log: AccessLogOutput,
     /// The audit trail (absent: no audit file).
     pub audit: Option<super::policy::AuditSettings>,
+    /// Warden's token service (on with `tokenService` or `devIdentityProvider`).
+    pub token_service: Option<Arc<super::token::TokenServiceSettings>>,
+    /// The development identity provider.
+    pub dev_idp: Option<Arc<super::token::DevIdpSettings>>,
 }
 
 /// A validated listener.
@@ -144,6 +148,8 @@ pub struct VirtualServerConfig {
     pub policy: Option<Arc<super::policy::PolicySettings>>,
     /// Tool-definition pinning (absent: off).
     pub pinning: Option<Arc<crate::pinning::PinningSettings>>,
+    /// Transaction tokens for backends (absent: none).
+    pub transaction_tokens: Option<super::token::TransactionTokenSettings>,
 }
 
 /// A validated backend.
@@ -157,6 +163,8 @@ pub struct BackendConfig {
     pub timeout: Duration,
     /// Extra headers.
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The credential Warden sends (default none).
+    pub credential: super::token::CredentialSettings,
 }
 
 /// How a backend is reached.
@@ -323,9 +331,28 @@ impl Config {
                 rate_limits,
                 policy,
                 pinning,
+                transaction_tokens: vs.transaction_tokens.as_ref().map(super::token::validate_transaction_tokens),
             }));
         }
         let audit = raw.audit.as_ref().and_then(|a| super::policy::validate_audit(a, base, &mut p));
+        let dev_idp = raw.dev_identity_provider.as_ref().map(|d| Arc::new(super::token::validate_dev_idp(d, &mut p)));
+        let token_service = match (&raw.token_service, &dev_idp) {
+            (None, None) => None,
+            (ts, _) => super::token::validate_token_service(
+                &ts.clone().unwrap_or_default(),
+                listeners.first().map(Listener::base_url),
+                base,
+                &mut p,
+            )
+            .map(Arc::new),
+        };
+        let needs_service = virtual_servers.iter().any(|vs| {
+            vs.transaction_tokens.is_some()
+                || vs.backends.iter().any(|b| matches!(b.credential, super::token::CredentialSettings::Exchange { .. }))
+        });
+        if needs_service && token_service.is_none() {
+            p.push("tokenService", "required by `credential: exchange` and `transactionTokens`");
+        }
         if p.0.is_empty() {
             Ok(Config {
                 listeners,
@@ -335,6 +362,8 @@ impl Config {
                 virtual_servers,
                 access_log: raw.access_log.unwrap_or_default(),
                 audit,
+                token_service,
+                dev_idp,
             })
         } else {
             Err(p.0)
@@ -536,11 +565,19 @@ fn validate_backend(b: &RawBackend, at: &str, limits: &Limits, p: &mut Problems)
             }
         }
     };
+    let backend_url = match &kind {
+        BackendKind::StreamableHttp { url, .. } | BackendKind::Sse { url } => Some(url),
+        _ => None,
+    };
+    let credential = b.credential.as_ref().map_or_else(Default::default, |c| {
+        super::token::validate_credential(c, backend_url, &format!("{at}.credential"), p)
+    });
     Some(BackendConfig {
         name: b.name.clone(),
         kind,
         timeout: b.timeout.map(|d| d.0).unwrap_or(limits.request_timeout),
         headers,
+        credential,
     })
 }
 

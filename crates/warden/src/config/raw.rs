@@ -37,6 +37,14 @@ pub struct RawConfig {
     /// The audit trail of authorization decisions (hash-chained JSON lines).
     #[serde(default)]
     pub audit: Option<super::raw_policy::RawAudit>,
+    /// Warden's token service: its own issuer and keys, RFC 8693 token
+    /// exchange, the credentials minted for backends.
+    #[serde(default)]
+    pub token_service: Option<super::raw_token::RawTokenService>,
+    /// The embedded development identity provider (login page, PKCE,
+    /// client registration). Turns the token service on. Development only.
+    #[serde(default)]
+    pub dev_identity_provider: Option<super::raw_token::RawDevIdp>,
 }
 
 /// Access log destinations.
@@ -182,6 +190,9 @@ pub struct RawVirtualServer {
     /// operator approved them are hidden and blocked.
     #[serde(default)]
     pub pinning: Option<super::raw_policy::RawPinning>,
+    /// Send a transaction token (`Txn-Token` header) with every backend request.
+    #[serde(default)]
+    pub transaction_tokens: Option<super::raw_token::RawTransactionTokens>,
 }
 
 /// One upstream MCP server. Exactly one of `url`, `stdio`, `builtin`.
@@ -214,6 +225,11 @@ pub struct RawBackend {
     /// Extra HTTP headers sent to the backend on every request.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// The credential Warden sends this backend (the client's token never
+    /// is): `exchange`, `externalExchange`, `idJag`, `secret`, `oauthClient`
+    /// or `passthroughForbidden` (the default: none).
+    #[serde(default)]
+    pub credential: Option<super::raw_token::RawCredential>,
 }
 
 /// HTTP transports.

@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::token::TokenService;
+
 use tokio::sync::watch;
 
 use super::Runtime;
@@ -30,6 +32,9 @@ pub enum BuildError {
     /// The audit file could not be opened (or its last record is damaged).
     #[error("audit file: {0}")]
     Audit(String),
+    /// The token service could not load or generate its keys.
+    #[error("token service: {0}")]
+    TokenService(String),
 }
 
 /// The HTTP client used for all HTTP backends.
@@ -166,7 +171,30 @@ pub fn runtime(
         };
         limiters.push(limiter);
     }
-    Ok(Runtime { config: Arc::new(config.clone()), sealer, virtual_servers, authenticators, limiters, audit })
+    let token_service = token_service(config, old)?;
+    Ok(Runtime {
+        config: Arc::new(config.clone()),
+        sealer,
+        virtual_servers,
+        authenticators,
+        limiters,
+        audit,
+        token_service,
+    })
+}
+
+/// The token service: the old one's keys when `tokenService.keys` and the
+/// issuer did not change (a reload must not invalidate minted tokens).
+fn token_service(config: &Config, old: Option<&Runtime>) -> Result<Option<Arc<TokenService>>, BuildError> {
+    let Some(settings) = &config.token_service else { return Ok(None) };
+    let kept = old
+        .and_then(|o| o.token_service.as_ref())
+        .filter(|t| t.settings.keys == settings.keys && t.settings.issuer == settings.issuer);
+    let ts = match kept {
+        Some(t) => TokenService::with_keys(settings.clone(), t.keys().clone()),
+        None => TokenService::start(settings.clone()).map_err(|e| BuildError::TokenService(e.to_string()))?,
+    };
+    Ok(Some(ts))
 }
 
 /// What decides whether a limiter can be kept: the rules and the store,

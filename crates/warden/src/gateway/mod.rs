@@ -35,6 +35,9 @@ pub struct Runtime {
     /// The audit trail, if configured (the same appender across reloads
     /// while the file stays the same: one chain, one writer).
     pub audit: Option<crate::audit::AuditLog>,
+    /// Warden's token service, when configured (its keys survive reloads
+    /// while `tokenService.keys` is unchanged).
+    pub token_service: Option<Arc<crate::token::TokenService>>,
 }
 
 impl Runtime {

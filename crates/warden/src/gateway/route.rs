@@ -33,6 +33,19 @@ impl Gateway {
         log.request_id = request_id(req.headers());
         let rt = self.runtime();
         let path = req.uri().path();
+        if let Some(ts) = &rt.token_service
+            && crate::token::http::is_token_path(path)
+        {
+            log.outcome = "token_service";
+            let resp = crate::token::http::serve(&rt, ts, listener, req).await;
+            let mut resp = resp;
+            if let Ok(v) = HeaderValue::from_str(&log.request_id) {
+                resp.headers_mut().insert(REQUEST_ID, v);
+            }
+            log.status = resp.status().as_u16();
+            log.emit(rt.config.access_log);
+            return resp;
+        }
         if path.starts_with("/.well-known/") || path.contains(AS_SEGMENT) {
             let resp = well_known(&rt, listener, req.method(), path);
             log.outcome = if resp.status().is_success() { "metadata" } else { "no_route" };

@@ -103,6 +103,7 @@ fn shared_subscriptions_are_counted_per_uri() {
         rate_limits: None,
         policy: None,
         pinning: None,
+        transaction_tokens: None,
     });
     let vs = super::VirtualServer::new(cfg, vec![]);
     let sub = |s: &str, m: &str| vs.track_shared_subscription(s, 0, m, "x+test://a");

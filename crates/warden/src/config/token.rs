@@ -1,0 +1,241 @@
+//! Validation of `tokenService`, `devIdentityProvider`,
+//! `virtualServers[].transactionTokens` and `backends[].credential`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::auth::{JwtProviderSettings, SpiffeSettings};
+use super::model::Problems;
+use super::policy::{PolicySettings, resolve_path};
+use super::raw_auth::RawAuth;
+use super::raw_token::{
+    RawCredential, RawDevIdp, RawExternalExchange, RawIdJag, RawSecretCredential, RawTokenClient, RawTokenService,
+    RawTransactionTokens, SigningAlgorithm,
+};
+
+/// Default longest lifetime of a minted token.
+pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(300);
+
+/// The validated token service.
+#[derive(Debug, Clone)]
+pub struct TokenServiceSettings {
+    /// `iss` of minted tokens; no trailing slash.
+    pub issuer: String,
+    /// Signing keys.
+    pub keys: SigningKeySettings,
+    /// Longest lifetime of a minted token.
+    pub token_lifetime: Duration,
+    /// Clients of the token endpoint.
+    pub clients: Vec<RawTokenClient>,
+    /// Issuers accepted for subject and actor tokens.
+    pub subject_issuers: Vec<JwtProviderSettings>,
+    /// Trust domains for JWT-SVID subject tokens and `jwt-spiffe` assertions.
+    pub spiffe: Option<SpiffeSettings>,
+    /// Cedar policy for exchanges.
+    pub policy: Option<Arc<PolicySettings>>,
+}
+
+/// Where signing keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeySettings {
+    /// Directory of generated keys (absent: in memory).
+    pub dir: Option<PathBuf>,
+    /// Fixed key files, newest last (no rotation).
+    pub files: Vec<PathBuf>,
+    /// Algorithm of generated keys.
+    pub algorithm: SigningAlgorithm,
+    /// Rotation period of generated keys.
+    pub rotate_every: Duration,
+    /// Publication overlap before and after a key signs.
+    pub overlap: Duration,
+}
+
+/// The validated development identity provider.
+#[derive(Debug, Clone)]
+pub struct DevIdpSettings {
+    /// As written (users, clients, switches).
+    pub raw: RawDevIdp,
+    /// Access-token lifetime.
+    pub access_token_lifetime: Duration,
+    /// Refresh-token lifetime.
+    pub refresh_token_lifetime: Duration,
+}
+
+/// Transaction tokens of a virtual server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionTokenSettings {
+    /// `aud` (trust domain); absent: the token service issuer.
+    pub audience: Option<String>,
+    /// Lifetime.
+    pub lifetime: Duration,
+}
+
+/// The credential a backend receives.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum CredentialSettings {
+    /// None (`passthroughForbidden`, the default).
+    #[default]
+    None,
+    /// Minted by Warden's token service.
+    Exchange {
+        /// `aud` of the minted token.
+        audience: String,
+        /// Scopes asked for (absent: the caller's).
+        scopes: Option<Vec<String>>,
+        /// Lifetime (absent: the service default).
+        lifetime: Option<Duration>,
+        /// Impersonation instead of delegation.
+        impersonate: bool,
+    },
+    /// RFC 8693 at an external AS.
+    ExternalExchange(RawExternalExchange),
+    /// ID-JAG + JWT bearer.
+    IdJag(RawIdJag),
+    /// A static secret.
+    Secret(RawSecretCredential),
+    /// Upstream OAuth client.
+    OAuthClient(super::raw_oauth_client::RawOAuthClientCredential),
+}
+
+fn duration(d: Option<&super::units::HumanDuration>, default: Duration) -> Duration {
+    d.map_or(default, |d| d.0)
+}
+
+pub(super) fn validate_token_service(
+    r: &RawTokenService,
+    default_issuer: Option<String>,
+    base: &Path,
+    p: &mut Problems,
+) -> Option<TokenServiceSettings> {
+    let at = "tokenService";
+    let issuer = match r.issuer.clone().or(default_issuer) {
+        Some(i) => i.trim_end_matches('/').to_string(),
+        None => {
+            p.push(format!("{at}.issuer"), "required when there is no listener");
+            return None;
+        }
+    };
+    if url::Url::parse(&issuer).map_or(true, |u| !matches!(u.scheme(), "http" | "https") || u.query().is_some()) {
+        p.push(format!("{at}.issuer"), "must be an http(s) URL without query");
+    }
+    let keys = r.keys.clone().unwrap_or_default();
+    let token_lifetime = duration(r.token_lifetime.as_ref(), DEFAULT_TOKEN_LIFETIME);
+    let overlap = duration(keys.overlap.as_ref(), Duration::from_secs(3600));
+    let rotate_every = duration(keys.rotate_every.as_ref(), Duration::from_secs(24 * 3600));
+    if overlap < token_lifetime {
+        p.push(format!("{at}.keys.overlap"), "must be at least tokenLifetime (old tokens must stay verifiable)");
+    }
+    if rotate_every <= overlap {
+        p.push(format!("{at}.keys.rotateEvery"), "must be longer than keys.overlap");
+    }
+    let keys = SigningKeySettings {
+        dir: keys.dir.as_deref().map(|d| resolve_path(base, d)),
+        files: keys.files.iter().map(|f| resolve_path(base, f)).collect(),
+        algorithm: keys.algorithm.unwrap_or_default(),
+        rotate_every,
+        overlap,
+    };
+    if keys.dir.is_some() && !keys.files.is_empty() {
+        p.push(format!("{at}.keys"), "at most one of `dir` and `files`");
+    }
+    let subjects = RawAuth { jwt: r.subject_issuers.clone(), spiffe: r.spiffe.clone(), ..RawAuth::default() };
+    let (subject_issuers, spiffe) = if subjects.jwt.is_empty() && subjects.spiffe.is_none() {
+        (Vec::new(), None)
+    } else {
+        let mut sub = Problems::default();
+        let s = super::auth::validate_auth(&subjects, at, &mut sub);
+        // `validate_auth` names the keys of a virtual server's `auth`; rename.
+        for e in sub.0 {
+            p.0.push(e.replace(&format!("{at}.jwt"), &format!("{at}.subjectIssuers")));
+        }
+        (s.jwt.clone(), s.spiffe.clone())
+    };
+    let mut ids = std::collections::BTreeSet::new();
+    for (i, c) in r.clients.iter().enumerate() {
+        if !ids.insert(c.id.clone()) {
+            p.push(format!("{at}.clients[{i}].id"), format!("duplicate client id {:?}", c.id));
+        }
+    }
+    let policy = r
+        .policy
+        .as_ref()
+        .and_then(|pol| super::policy::validate_policy(pol, base, &format!("{at}.policy"), p).map(Arc::new));
+    Some(TokenServiceSettings {
+        issuer,
+        keys,
+        token_lifetime,
+        clients: r.clients.clone(),
+        subject_issuers,
+        spiffe,
+        policy,
+    })
+}
+
+pub(super) fn validate_dev_idp(r: &RawDevIdp, p: &mut Problems) -> DevIdpSettings {
+    let at = "devIdentityProvider";
+    let mut names = std::collections::BTreeSet::new();
+    for (i, u) in r.users.iter().enumerate() {
+        if u.username.trim().is_empty() || !names.insert(u.username.clone()) {
+            p.push(format!("{at}.users[{i}].username"), "empty or duplicate user name");
+        }
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for (i, c) in r.clients.iter().enumerate() {
+        if c.id.trim().is_empty() || !ids.insert(c.id.clone()) {
+            p.push(format!("{at}.clients[{i}].id"), "empty or duplicate client id");
+        }
+    }
+    DevIdpSettings {
+        raw: r.clone(),
+        access_token_lifetime: duration(r.access_token_lifetime.as_ref(), Duration::from_secs(3600)),
+        refresh_token_lifetime: duration(r.refresh_token_lifetime.as_ref(), Duration::from_secs(24 * 3600)),
+    }
+}
+
+pub(super) fn validate_transaction_tokens(r: &RawTransactionTokens) -> TransactionTokenSettings {
+    TransactionTokenSettings {
+        audience: r.audience.clone(),
+        lifetime: duration(r.lifetime.as_ref(), Duration::from_secs(60)),
+    }
+}
+
+pub(super) fn validate_credential(
+    r: &RawCredential,
+    backend_url: Option<&url::Url>,
+    at: &str,
+    p: &mut Problems,
+) -> CredentialSettings {
+    match r {
+        RawCredential::PassthroughForbidden => CredentialSettings::None,
+        RawCredential::Exchange(e) => {
+            let audience = match (&e.audience, backend_url) {
+                (Some(a), _) => a.clone(),
+                (None, Some(u)) => u.as_str().to_string(),
+                (None, None) => {
+                    p.push(format!("{at}.exchange.audience"), "required for backends without a url");
+                    String::new()
+                }
+            };
+            CredentialSettings::Exchange {
+                audience,
+                scopes: e.scopes.clone(),
+                lifetime: e.lifetime.map(|d| d.0),
+                impersonate: e.impersonate,
+            }
+        }
+        RawCredential::ExternalExchange(e) => CredentialSettings::ExternalExchange(e.clone()),
+        RawCredential::IdJag(e) => CredentialSettings::IdJag(e.clone()),
+        RawCredential::Secret(s) => {
+            if s.env.is_some() == s.file.is_some() {
+                p.push(format!("{at}.secret"), "exactly one of `env` and `file`");
+            }
+            let places = [s.header.is_some(), s.query.is_some(), s.basic_username.is_some()];
+            if places.iter().filter(|x| **x).count() != 1 {
+                p.push(format!("{at}.secret"), "exactly one of `header`, `query`, `basicUsername`");
+            }
+            CredentialSettings::Secret(s.clone())
+        }
+        RawCredential::OauthClient(o) => CredentialSettings::OAuthClient(o.clone()),
+    }
+}
