@@ -350,6 +350,13 @@ impl Config {
             vs.transaction_tokens.is_some()
                 || vs.backends.iter().any(|b| matches!(b.credential, super::token::CredentialSettings::Exchange { .. }))
         });
+        if token_service.is_some() {
+            for (i, vs) in virtual_servers.iter().enumerate() {
+                if vs.path == "/oauth" || vs.path.starts_with("/oauth/") {
+                    p.push(format!("virtualServers[{i}].path"), "/oauth/… belongs to the token service");
+                }
+            }
+        }
         if needs_service && token_service.is_none() {
             p.push("tokenService", "required by `credential: exchange` and `transactionTokens`");
         }
