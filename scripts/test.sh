@@ -13,7 +13,9 @@
 # 5. runs the multiplexing end-to-end suite (three real servers + stdio, Inspector CLI,
 #    TypeScript and Python SDK clients);
 # 6. runs the OAuth end-to-end suite (oidc-provider, TypeScript SDK client, DPoP);
-# 7. runs the policy end-to-end suite (examples/policy-hr: Cedar, step-up, audit trail).
+# 7. runs the policy end-to-end suite (examples/policy-hr: Cedar, step-up, audit trail);
+# 8. runs the token-service suites: RFC 8693 exchange (authlib), the development IdP
+#    (warden serve with no config, SDK OAuth), the upstream OAuth client, delegation.
 # Ends with one line `suite: N passed, M failed` (N counts tests, scenarios and checks).
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -67,6 +69,26 @@ step "Policy end to end: HR example, Cedar policies, step-up and audit with real
 if scripts/e2e-policy.sh 2>&1 | tee "$log_dir/e2e-policy.txt"; then :; else status=1; fi
 grep -E "^e2e-policy:" "$log_dir/e2e-policy.txt" > "$log_dir/e2e-policy-results.txt" || echo "0 passed, 1 failed" > "$log_dir/e2e-policy-results.txt"
 add_counts "$log_dir/e2e-policy-results.txt"
+
+step "RFC 8693 token exchange with authlib and PyJWT against Warden's token service"
+if scripts/e2e-exchange.sh 2>&1 | tee "$log_dir/e2e-exchange.txt"; then :; else status=1; fi
+grep -E "^e2e-exchange:" "$log_dir/e2e-exchange.txt" > "$log_dir/e2e-exchange-results.txt" || echo "0 passed, 1 failed" > "$log_dir/e2e-exchange-results.txt"
+add_counts "$log_dir/e2e-exchange-results.txt"
+
+step "Embedded development IdP: warden serve with no config, TypeScript SDK OAuth (DCR and CIMD), Inspector CLI"
+if scripts/e2e-devidp.sh 2>&1 | tee "$log_dir/e2e-devidp.txt"; then :; else status=1; fi
+grep -E "^e2e-devidp:" "$log_dir/e2e-devidp.txt" > "$log_dir/e2e-devidp-results.txt" || echo "0 passed, 1 failed" > "$log_dir/e2e-devidp-results.txt"
+add_counts "$log_dir/e2e-devidp-results.txt"
+
+step "Upstream OAuth client: oidc-provider as the upstream AS, consent, encrypted store, refresh"
+if scripts/e2e-upstream-oauth.sh 2>&1 | tee "$log_dir/e2e-upstream-oauth.txt"; then :; else status=1; fi
+grep -E "^e2e-upstream-oauth:" "$log_dir/e2e-upstream-oauth.txt" > "$log_dir/e2e-upstream-oauth-results.txt" || echo "0 passed, 1 failed" > "$log_dir/e2e-upstream-oauth-results.txt"
+add_counts "$log_dir/e2e-upstream-oauth-results.txt"
+
+step "Delegation: the call patterns with minted, exchanged and injected upstream credentials"
+if scripts/e2e-delegation.sh 2>&1 | tee "$log_dir/e2e-delegation.txt"; then :; else status=1; fi
+grep -E "^e2e-delegation:" "$log_dir/e2e-delegation.txt" > "$log_dir/e2e-delegation-results.txt" || echo "0 passed, 1 failed" > "$log_dir/e2e-delegation-results.txt"
+add_counts "$log_dir/e2e-delegation-results.txt"
 
 printf '\nsuite: %d passed, %d failed\n' "$passed" "$failed"
 if [[ $status -ne 0 || $failed -ne 0 ]]; then exit 1; fi

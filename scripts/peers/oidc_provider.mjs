@@ -3,7 +3,7 @@
 // scripts/e2e-oauth.sh; see docs/e2e-oauth.md.
 //
 //   PEERS_DIR=.peers $PEERS_NODE22 scripts/peers/oidc_provider.mjs [--port N] [--client ID:SECRET]...
-//     [--public-client ID=REDIRECT_URI]...
+//     [--public-client ID=REDIRECT_URI]... [--access-ttl SECONDS] [--refresh-tokens]
 //
 // Listens on 127.0.0.1:N (default 0 = any free port) and prints
 // `listening on http://127.0.0.1:PORT` once it answers; the issuer is exactly that URL.
@@ -36,6 +36,10 @@
 //     bob    e-200 engineering  groups [staff, hr]         roles [manager]
 //     carol  e-300 engineering  groups [contractors, hr]   roles [contractor]
 //     dave   e-400 sales        groups [staff]             roles [manager]
+// - `--access-ttl SECONDS`: lifetime of resource access tokens (default 600).
+// - `--refresh-tokens`: issue a refresh token with every authorization code redeemed by a client
+//   allowed the refresh_token grant (without `offline_access`), rotated at each use; for
+//   Warden's upstream OAuth client test (scripts/e2e-upstream-oauth.sh).
 // - Login and consent pages of its own at /interaction/:uid: plain HTML forms (login: fields
 //   `login` and `password`; consent: one button) that a script completes with form POSTs.
 import { createRequire } from "node:module";
@@ -47,10 +51,14 @@ const args = process.argv.slice(2);
 let port = 0;
 const clientSpecs = [];
 const publicClientSpecs = [];
+let accessTtl = 600;
+let refreshTokens = false;
 for (let i = 0; i < args.length; i++) {
   if (args[i] === "--port") port = Number(args[++i]);
   else if (args[i] === "--client") clientSpecs.push(args[++i]);
   else if (args[i] === "--public-client") publicClientSpecs.push(args[++i]);
+  else if (args[i] === "--access-ttl") accessTtl = Number(args[++i]);
+  else if (args[i] === "--refresh-tokens") refreshTokens = true;
   else {
     console.error(`unknown argument ${args[i]}\nusage: oidc_provider.mjs [--port N] [--client ID:SECRET]... [--public-client ID=REDIRECT_URI]...`);
     process.exit(2);
@@ -171,6 +179,12 @@ provider = new Provider(issuer, {
     return user ? Object.fromEntries(ACCESS_TOKEN_CLAIMS.map((c) => [c, user[c]])) : undefined;
   },
   pkce: { required: () => true },
+  ...(refreshTokens
+    ? {
+        issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed("refresh_token"),
+        rotateRefreshToken: () => true,
+      }
+    : {}),
   responseTypes: ["code"],
   features: {
     devInteractions: { enabled: false },
@@ -193,7 +207,7 @@ provider = new Provider(issuer, {
         return {
           scope: RESOURCE_SCOPES,
           audience: indicator,
-          accessTokenTTL: 600,
+          accessTokenTTL: accessTtl,
           accessTokenFormat: "jwt",
           jwt: { sign: { alg: "ES256" } },
         };

@@ -290,7 +290,9 @@ fn print_banner(cfg: &Config, running: &warden::server::RunningGateway, embedded
         eprintln!("  MCP endpoint  {base}{}   (virtual server {:?}, backends: {})", vs.path, vs.name, names.join(", "));
     }
     eprintln!("  Admin         http://{}/healthz  /readyz  /metrics", running.admin);
-    if let Some(vs) = cfg.virtual_servers.first() {
+    if let (Some(idp), Some(vs)) = (&cfg.dev_idp, cfg.virtual_servers.first().filter(|v| v.auth.is_some())) {
+        print_sign_in(idp, &base, &vs.path, embedded);
+    } else if let Some(vs) = cfg.virtual_servers.first() {
         eprintln!();
         eprintln!("Try it with the MCP Inspector:");
         eprintln!(
@@ -299,4 +301,25 @@ fn print_banner(cfg: &Config, running: &warden::server::RunningGateway, embedded
         );
     }
     eprintln!();
+}
+
+/// How to sign in when the development identity provider protects the
+/// first virtual server (docs/dev-idp.md).
+fn print_sign_in(idp: &warden::config::DevIdpSettings, base: &str, path: &str, embedded: bool) {
+    let users: Vec<&str> = idp.raw.users.iter().map(|u| u.username.as_str()).collect();
+    eprintln!();
+    eprintln!("Sign in with the development identity provider (docs/dev-idp.md; not for production):");
+    eprintln!("  users         {}{}", users.join(", "), if embedded { " (password = user name)" } else { "" });
+    eprintln!(
+        "  An MCP client (Inspector UI, Claude, Cursor, an SDK) finds {base}/oauth/authorize from the 401 at {base}{path}."
+    );
+    if embedded {
+        eprintln!("  As the demo agent (client credentials), then the MCP Inspector CLI:");
+        eprintln!(
+            "  TOKEN=$(curl -s -u demo-agent:demo-agent-secret -d grant_type=client_credentials {base}/oauth/token | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')"
+        );
+        eprintln!(
+            "  npx @modelcontextprotocol/inspector@1.0.3 --cli {base}{path} --transport http --header \"Authorization: Bearer $TOKEN\" --method tools/list"
+        );
+    }
 }

@@ -19,3 +19,4 @@ pub mod ratelimit;
 pub mod server;
 pub mod telemetry;
 pub mod token;
+pub mod upstream_oauth;

@@ -2,6 +2,7 @@
 
 pub mod auth;
 mod env;
+mod idp;
 mod load;
 mod model;
 pub mod policy;

@@ -335,7 +335,7 @@ impl Config {
             }));
         }
         let audit = raw.audit.as_ref().and_then(|a| super::policy::validate_audit(a, base, &mut p));
-        let dev_idp = raw.dev_identity_provider.as_ref().map(|d| Arc::new(super::token::validate_dev_idp(d, &mut p)));
+        let dev_idp = raw.dev_identity_provider.as_ref().map(|d| Arc::new(super::idp::validate_dev_idp(d, &mut p)));
         let token_service = match (&raw.token_service, &dev_idp) {
             (None, None) => None,
             (ts, _) => super::token::validate_token_service(

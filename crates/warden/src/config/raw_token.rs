@@ -121,7 +121,10 @@ pub struct RawTokenClient {
 
 /// The embedded development identity provider: a login page for the users
 /// listed here, authorization code + PKCE, client ID metadata documents,
-/// dynamic registration and client credentials. For development only.
+/// dynamic registration and client credentials, all under the token
+/// service's issuer. For development only: its state is in memory, per
+/// process (docs/dev-idp.md). Protect a virtual server with it by listing
+/// the issuer in `auth.jwt` (`jwksUrl: <issuer>/oauth/jwks`).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawDevIdp {
@@ -167,10 +170,13 @@ pub struct RawDevUser {
     /// Roles (`roles` claim).
     #[serde(default)]
     pub roles: Vec<String>,
-    /// Scopes the user may be granted; default: every scope asked for.
+    /// Scopes the user may be granted; default: every scope asked for that
+    /// the resource supports.
     #[serde(default)]
     pub scopes: Option<Vec<String>>,
-    /// Extra claims put in the user's tokens.
+    /// Extra claims put in the user's tokens (they cannot replace `iss`,
+    /// `sub`, `aud`, `exp`, `iat`, `nbf`, `jti`, `scope`, `client_id`,
+    /// `cnf`, `act`, `may_act`).
     #[serde(default)]
     pub claims: BTreeMap<String, serde_json::Value>,
 }
@@ -179,15 +185,18 @@ pub struct RawDevUser {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawDevClient {
-    /// `client_id`.
+    /// `client_id` (not a URL, which names a metadata document, nor `dcr-…`).
     pub id: String,
-    /// Client secret (plain text; development only). Absent: a public client.
+    /// Client secret (plain text; development only), sent with HTTP Basic or
+    /// `client_secret_post`. Absent: a public client.
     #[serde(default)]
     pub secret: Option<String>,
-    /// Exact redirect URIs for authorization code.
+    /// Exact redirect URIs for authorization code: https, loopback http, or
+    /// a reverse-domain private scheme (`com.example.app:/cb`).
     #[serde(default)]
     pub redirect_uris: Vec<String>,
-    /// Scopes it may get with client credentials (as an agent).
+    /// Scopes it may get with client credentials (as an agent; needs
+    /// `secret`). The token's `sub` is the client id.
     #[serde(default)]
     pub scopes: Vec<String>,
 }

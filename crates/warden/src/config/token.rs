@@ -151,46 +151,85 @@ pub(super) fn validate_token_service(
         }
         (s.jwt.clone(), s.spiffe.clone())
     };
-    let mut ids = std::collections::BTreeSet::new();
-    for (i, c) in r.clients.iter().enumerate() {
-        if !ids.insert(c.id.clone()) {
-            p.push(format!("{at}.clients[{i}].id"), format!("duplicate client id {:?}", c.id));
-        }
-    }
+    let clients = validate_clients(&r.clients, spiffe.is_some(), base, p);
     let policy = r
         .policy
         .as_ref()
         .and_then(|pol| super::policy::validate_policy(pol, base, &format!("{at}.policy"), p).map(Arc::new));
-    Some(TokenServiceSettings {
-        issuer,
-        keys,
-        token_lifetime,
-        clients: r.clients.clone(),
-        subject_issuers,
-        spiffe,
-        policy,
-    })
+    Some(TokenServiceSettings { issuer, keys, token_lifetime, clients, subject_issuers, spiffe, policy })
 }
 
-pub(super) fn validate_dev_idp(r: &RawDevIdp, p: &mut Problems) -> DevIdpSettings {
-    let at = "devIdentityProvider";
-    let mut names = std::collections::BTreeSet::new();
-    for (i, u) in r.users.iter().enumerate() {
-        if u.username.trim().is_empty() || !names.insert(u.username.clone()) {
-            p.push(format!("{at}.users[{i}].username"), "empty or duplicate user name");
-        }
-    }
+/// Checks `tokenService.clients`: unique ids, exactly one way to
+/// authenticate (`secretHash`, a JWKS, `spiffeId` and/or
+/// `certificateThumbprint` for mTLS), well-formed values. A `jwksFile` is
+/// read here and kept inline (`jwks`).
+fn validate_clients(raw: &[RawTokenClient], has_spiffe: bool, base: &Path, p: &mut Problems) -> Vec<RawTokenClient> {
     let mut ids = std::collections::BTreeSet::new();
-    for (i, c) in r.clients.iter().enumerate() {
+    let mut out = Vec::new();
+    for (i, c) in raw.iter().enumerate() {
+        let at = format!("tokenService.clients[{i}]");
+        let mut c = c.clone();
         if c.id.trim().is_empty() || !ids.insert(c.id.clone()) {
-            p.push(format!("{at}.clients[{i}].id"), "empty or duplicate client id");
+            p.push(format!("{at}.id"), format!("empty or duplicate client id {:?}", c.id));
         }
+        if let Some(h) = &c.secret_hash
+            && h.strip_prefix("sha256:").and_then(crate::token::exchange::client::hex32).is_none()
+        {
+            p.push(format!("{at}.secretHash"), "must be `sha256:` and 64 hex digits");
+        }
+        let key_sources = [c.jwks.is_some(), c.jwks_url.is_some(), c.jwks_file.is_some()];
+        if key_sources.iter().filter(|x| **x).count() > 1 {
+            p.push(&at, "at most one of `jwks`, `jwksUrl`, `jwksFile`");
+        }
+        if let Some(f) = c.jwks_file.take() {
+            let path = resolve_path(base, &f);
+            match std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+            {
+                Ok(v) => c.jwks = Some(v),
+                Err(e) => p.push(format!("{at}.jwksFile"), format!("{}: {e}", path.display())),
+            }
+        }
+        if let Some(j) = &c.jwks
+            && serde_json::from_value::<jsonwebtoken::jwk::JwkSet>(j.clone()).is_err()
+        {
+            p.push(format!("{at}.jwks"), "not a JWK set");
+        }
+        if let Some(u) = &c.jwks_url
+            && !url::Url::parse(u).is_ok_and(|u| crate::auth::jwks::key_url_allowed(&u))
+        {
+            p.push(format!("{at}.jwksUrl"), "must be https (plain http only to a loopback host)");
+        }
+        if let Some(id) = &c.spiffe_id {
+            if crate::auth::spiffe::SpiffeId::parse(id).is_err() {
+                p.push(format!("{at}.spiffeId"), "not a valid SPIFFE ID");
+            }
+            if !has_spiffe {
+                tracing::debug!(client = %c.id, "spiffeId without tokenService.spiffe: only mTLS X.509-SVIDs authenticate it");
+            }
+        }
+        if let Some(t) = &c.certificate_thumbprint
+            && !(t.len() == 43 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        {
+            p.push(
+                format!("{at}.certificateThumbprint"),
+                "must be the base64url SHA-256 of the certificate (43 characters)",
+            );
+        }
+        let secret = c.secret_hash.is_some();
+        let keys = c.jwks.is_some() || c.jwks_url.is_some();
+        let tls_or_spiffe = c.spiffe_id.is_some() || c.certificate_thumbprint.is_some();
+        if [secret, keys, tls_or_spiffe].iter().filter(|x| **x).count() != 1 {
+            p.push(
+                &at,
+                "exactly one way to authenticate: `secretHash`, a JWKS (`jwks`/`jwksUrl`/`jwksFile`), or \
+                 `spiffeId`/`certificateThumbprint`",
+            );
+        }
+        out.push(c);
     }
-    DevIdpSettings {
-        raw: r.clone(),
-        access_token_lifetime: duration(r.access_token_lifetime.as_ref(), Duration::from_secs(3600)),
-        refresh_token_lifetime: duration(r.refresh_token_lifetime.as_ref(), Duration::from_secs(24 * 3600)),
-    }
+    out
 }
 
 pub(super) fn validate_transaction_tokens(r: &RawTransactionTokens) -> TransactionTokenSettings {

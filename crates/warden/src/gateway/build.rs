@@ -191,7 +191,7 @@ fn token_service(config: &Config, old: Option<&Runtime>) -> Result<Option<Arc<To
         .and_then(|o| o.token_service.as_ref())
         .filter(|t| t.settings.keys == settings.keys && t.settings.issuer == settings.issuer);
     let ts = match kept {
-        Some(t) => TokenService::with_keys(settings.clone(), t.keys().clone()),
+        Some(t) => TokenService::reloaded(settings.clone(), t),
         None => TokenService::start(settings.clone()).map_err(|e| BuildError::TokenService(e.to_string()))?,
     };
     Ok(Some(ts))

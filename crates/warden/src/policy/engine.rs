@@ -324,6 +324,25 @@ impl PolicyEngine {
         PolicyDecision { allowed, policies, errors, step_up_scopes }
     }
 
+    /// The schema (for building requests other than MCP ones).
+    pub(super) fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// Decides a request built elsewhere in this module (the token service's
+    /// `token/exchange`) against every loaded policy.
+    pub(super) fn decide_prepared(
+        &self,
+        request: &cedar_policy::Request,
+        entities: &cedar_policy::Entities,
+    ) -> PolicyDecision {
+        let response = self.authorizer.is_authorized(request, &self.policies, entities);
+        let allowed = response.decision() == Decision::Allow;
+        let policies = response.diagnostics().reason().map(ToString::to_string).collect();
+        let errors = response.diagnostics().errors().map(ToString::to_string).collect();
+        PolicyDecision { allowed, policies, errors, step_up_scopes: Vec::new() }
+    }
+
     /// The scopes a step-up would add, when every deciding forbid names one.
     fn step_up(&self, deciding: &[String], principal: &Principal) -> Vec<String> {
         let mut scopes = BTreeSet::new();

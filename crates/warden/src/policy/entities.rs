@@ -239,6 +239,7 @@ pub fn uid(ty: &str, id: &str) -> Result<EntityUid, String> {
             "Tool",
             "Resource",
             "Prompt",
+            "Audience",
             "Action",
         ]);
         names.filter_map(|t| format!("{NAMESPACE}::{t}").parse().ok().map(|n| (*t, n))).collect()
@@ -370,15 +371,6 @@ pub fn has_args(action: &str) -> bool {
 /// The context: time, era, headers, address, and (for calls) `args`, which is
 /// either the typed arguments or, for list filtering, an unknown.
 pub fn context(req: &PolicyRequest, ext: &SchemaExtensions, unknown_args: bool) -> Result<Context, String> {
-    let epoch = req.context.epoch;
-    let time = [
-        ("epoch", epoch),
-        ("hour", epoch.rem_euclid(86_400) / 3_600),
-        ("minute", epoch.rem_euclid(3_600) / 60),
-        // 1970-01-01 was a Thursday; 0 = Sunday.
-        ("dayOfWeek", (epoch.div_euclid(86_400) + 4).rem_euclid(7)),
-    ]
-    .map(|(k, v)| (k.to_owned(), RestrictedExpression::new_long(v)));
     let headers = req
         .context
         .headers
@@ -386,7 +378,7 @@ pub fn context(req: &PolicyRequest, ext: &SchemaExtensions, unknown_args: bool) 
         .filter(|(k, _)| ext.headers.contains(k.as_str()))
         .map(|(k, v)| (k.clone(), RestrictedExpression::new_string(v.clone())));
     let mut pairs = vec![
-        ("time".to_owned(), RestrictedExpression::new_record(time).map_err(|e| e.to_string())?),
+        ("time".to_owned(), time_record(req.context.epoch)?),
         ("era".to_owned(), RestrictedExpression::new_string(req.context.era.clone())),
         ("headers".to_owned(), RestrictedExpression::new_record(headers).map_err(|e| e.to_string())?),
     ];
@@ -413,11 +405,24 @@ pub fn context(req: &PolicyRequest, ext: &SchemaExtensions, unknown_args: bool) 
     Context::from_pairs(pairs).map_err(|e| e.to_string())
 }
 
+/// The `Time` record of `epoch` (seconds since the epoch, UTC).
+pub(super) fn time_record(epoch: i64) -> Result<RestrictedExpression, String> {
+    let time = [
+        ("epoch", epoch),
+        ("hour", epoch.rem_euclid(86_400) / 3_600),
+        ("minute", epoch.rem_euclid(3_600) / 60),
+        // 1970-01-01 was a Thursday; 0 = Sunday.
+        ("dayOfWeek", (epoch.div_euclid(86_400) + 4).rem_euclid(7)),
+    ]
+    .map(|(k, v)| (k.to_owned(), RestrictedExpression::new_long(v)));
+    RestrictedExpression::new_record(time).map_err(|e| e.to_string())
+}
+
 /// `ip("<addr>")`, built once per address and thread: Cedar names the
 /// extension function by parsing `"ip"` with a regex on every construction,
 /// which showed in the hot-path profile. Callers come from few addresses;
 /// the cache is cleared when it reaches 1,024 of them.
-fn ip_expr(ip: IpAddr) -> RestrictedExpression {
+pub(super) fn ip_expr(ip: IpAddr) -> RestrictedExpression {
     use std::cell::RefCell;
     use std::collections::HashMap as Map;
     thread_local! {

@@ -7,6 +7,7 @@
 pub mod cases;
 pub mod engine;
 pub mod entities;
+pub mod exchange;
 pub mod external;
 pub mod schema;
 

@@ -40,7 +40,15 @@
 //!   action "resources/read", "resources/subscribe"  appliesTo { … resource: [Resource], context: RequestContext };
 //!   action "tools/list", "prompts/list", "resources/list", "resources/templates/list"
 //!                            appliesTo { … resource: [VirtualServer], context: RequestContext };
+//!   entity Audience = { name: String };
+//!   type ExchangeContext = { client: String, actor?: String, scopes: Set<String>, impersonation: Bool,
+//!                            time: Time, era: String, headers: Headers, clientAddress?: ipaddr };
+//!   action "token/exchange"  appliesTo { … resource: [Audience], context: ExchangeContext };
 //! }
+//!
+//! `token/exchange` is asked by the token service (RFC 8693, see
+//! `docs/token-exchange.md`): the principal is the subject of the exchanged
+//! token, the resource the audience asked for (its `name` is the URI).
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -106,6 +114,10 @@ pub const ACTIONS: [(&str, &str, &str); 8] = [
     ("resources/list", "VirtualServer", "RequestContext"),
     ("resources/templates/list", "VirtualServer", "RequestContext"),
 ];
+
+/// The token service's action: may the subject's token be exchanged for a
+/// token for this audience (see [`super::exchange`]).
+pub const EXCHANGE_ACTION: &str = "token/exchange";
 
 /// A Cedar string literal (also valid as a quoted attribute name).
 pub(crate) fn quoted(name: &str) -> String {
@@ -185,6 +197,19 @@ pub fn schema_text(ext: &SchemaExtensions) -> String {
         "  entity Resource in [Backend] = {{ uri: String, name: String, backend: String, labels: Labels }};"
     );
     let _ = writeln!(s, "  entity Prompt in [Backend] = {{ name: String, backend: String, labels: Labels }};");
+    // `era`, `time`, `headers` and `clientAddress` as in every other context,
+    // so policies that read them without naming an action stay valid.
+    let _ = writeln!(s, "  entity Audience = {{ name: String }};");
+    let _ = writeln!(
+        s,
+        "  type ExchangeContext = {{ client: String, actor?: String, scopes: Set<String>, impersonation: Bool, \
+         time: Time, era: String, headers: Headers, clientAddress?: ipaddr }};"
+    );
+    let _ = writeln!(
+        s,
+        "  action {} appliesTo {{ principal: [{principals}], resource: [Audience], context: ExchangeContext }};",
+        quoted(EXCHANGE_ACTION)
+    );
     for (action, resource, context) in ACTIONS {
         let _ = writeln!(
             s,

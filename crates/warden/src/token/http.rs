@@ -116,15 +116,19 @@ where
     B: hyper::body::Body<Data = Bytes> + Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let dev_idp = rt.config.dev_idp.is_some();
+    let dev_idp = rt.config.dev_idp.as_deref();
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     match (&parts.method, path.as_str()) {
         (&Method::GET | &Method::HEAD, paths::METADATA) => return public_json(&ts.metadata(dev_idp)),
-        (&Method::GET | &Method::HEAD, "/.well-known/openid-configuration") if dev_idp => {
+        (&Method::GET | &Method::HEAD, "/.well-known/openid-configuration") if dev_idp.is_some() => {
             return public_json(&ts.metadata(dev_idp));
         }
         (&Method::GET | &Method::HEAD, paths::JWKS) => return public_json(&ts.jwks()),
+        // Warden as the OAuth client of upstream servers (`oauthClient` credentials).
+        (_, p) if crate::upstream_oauth::is_upstream_path(p) => {
+            return crate::upstream_oauth::serve(&parts.method, p, parts.uri.query()).await;
+        }
         (&Method::OPTIONS, _) => {
             let mut r = status_only(StatusCode::NO_CONTENT);
             r.headers_mut().insert("access-control-allow-origin", HeaderValue::from_static("*"));
@@ -150,7 +154,7 @@ where
     match path.as_str() {
         paths::TOKEN if req.method == Method::POST => token_endpoint(rt, ts, &req).await,
         paths::TOKEN => status_only(StatusCode::METHOD_NOT_ALLOWED),
-        _ if dev_idp => crate::idp::serve(rt, ts, &req).await,
+        _ if dev_idp.is_some() => crate::idp::serve(rt, ts, &req).await,
         _ => status_only(StatusCode::NOT_FOUND),
     }
 }

@@ -160,7 +160,12 @@ mod tests {
             policy: None,
         };
         let ring = super::super::KeyRing::open(&settings.keys).unwrap();
-        Arc::new(TokenService { settings: Arc::new(settings), ring })
+        Arc::new(TokenService {
+            settings: Arc::new(settings),
+            ring,
+            exchange_state: std::sync::OnceLock::new(),
+            idp_state: Arc::default(),
+        })
     }
 
     fn alice() -> Principal {

@@ -55,6 +55,13 @@ pub struct TokenService {
     /// Settings.
     pub settings: Arc<TokenServiceSettings>,
     ring: Arc<KeyRing>,
+    /// Verifiers for the exchange endpoint (subject issuers, bundles,
+    /// client keys), built on the first exchange.
+    pub(crate) exchange_state: std::sync::OnceLock<Arc<exchange::state::ExchangeState>>,
+    /// The development IdP's codes, refresh tokens and clients: shared with
+    /// the service a reload replaces when the keys stay (tokens and codes
+    /// issued before the reload stay usable).
+    pub(crate) idp_state: Arc<std::sync::OnceLock<Arc<crate::idp::IdpState>>>,
 }
 
 /// Allowed clock difference when verifying Warden's own tokens.
@@ -68,12 +75,23 @@ impl TokenService {
             tracing::info!("token service keys live in memory (tokenService.keys.dir not set): tokens end at restart");
         }
         ring.start();
-        Ok(Arc::new(TokenService { settings, ring }))
+        Ok(Arc::new(TokenService {
+            settings,
+            ring,
+            exchange_state: std::sync::OnceLock::new(),
+            idp_state: Arc::default(),
+        }))
     }
 
-    /// A service over an existing key ring (a reload with unchanged keys).
-    pub fn with_keys(settings: Arc<TokenServiceSettings>, ring: Arc<KeyRing>) -> Arc<TokenService> {
-        Arc::new(TokenService { settings, ring })
+    /// A service with new settings over `old`'s key ring and development
+    /// IdP state (a reload with unchanged keys).
+    pub fn reloaded(settings: Arc<TokenServiceSettings>, old: &TokenService) -> Arc<TokenService> {
+        Arc::new(TokenService {
+            settings,
+            ring: old.ring.clone(),
+            exchange_state: std::sync::OnceLock::new(),
+            idp_state: old.idp_state.clone(),
+        })
     }
 
     /// The issuer.
@@ -129,9 +147,10 @@ impl TokenService {
         Ok((data.claims, header.typ))
     }
 
-    /// RFC 8414 metadata. `dev_idp` adds the authorization endpoint,
-    /// registration and the user-facing grants.
-    pub fn metadata(&self, dev_idp: bool) -> Value {
+    /// RFC 8414 metadata. With the development IdP: the authorization
+    /// endpoint, the user-facing grants, and registration / client ID
+    /// metadata documents as far as they are switched on.
+    pub fn metadata(&self, dev_idp: Option<&crate::config::DevIdpSettings>) -> Value {
         let iss = self.issuer();
         let mut grants = vec!["urn:ietf:params:oauth:grant-type:token-exchange"];
         let mut m = json!({
@@ -143,13 +162,15 @@ impl TokenService {
             "token_endpoint_auth_signing_alg_values_supported": ["ES256", "ES384", "RS256", "PS256", "EdDSA"],
             "authorization_response_iss_parameter_supported": true,
         });
-        if dev_idp {
+        if let Some(idp) = dev_idp {
             grants.extend(["authorization_code", "refresh_token", "client_credentials"]);
             m["authorization_endpoint"] = json!(format!("{iss}{}", paths::AUTHORIZE));
-            m["registration_endpoint"] = json!(format!("{iss}{}", paths::REGISTER));
+            if idp.raw.dynamic_registration.unwrap_or(true) {
+                m["registration_endpoint"] = json!(format!("{iss}{}", paths::REGISTER));
+            }
             m["response_types_supported"] = json!(["code"]);
             m["code_challenge_methods_supported"] = json!(["S256"]);
-            m["client_id_metadata_document_supported"] = json!(true);
+            m["client_id_metadata_document_supported"] = json!(idp.raw.client_id_metadata_documents.unwrap_or(true));
         }
         m["grant_types_supported"] = json!(grants);
         m
