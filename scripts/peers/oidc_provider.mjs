@@ -40,6 +40,15 @@
 // - `--refresh-tokens`: issue a refresh token with every authorization code redeemed by a client
 //   allowed the refresh_token grant (without `offline_access`), rotated at each use; for
 //   Warden's upstream OAuth client test (scripts/e2e-upstream-oauth.sh).
+// - With `--token-exchange SUBJECT_JWKS_URL`: the RFC 8693 token-exchange grant
+//   (`provider.registerGrantType`), for Warden's `externalExchange` (scripts/e2e-delegation.sh).
+//   The subject token must verify with the keys at SUBJECT_JWKS_URL and have `aud` = this
+//   issuer; the answer is an ES256 `at+jwt` signed with this provider's key, `sub` = the
+//   subject's, `aud` = the `resource` (or `audience`) asked for, `act` = the client. Clients
+//   for it are given as `--pkjwt-client ID=JWKS_FILE` (private_key_jwt, checked by oidc-provider).
+//   The same flag also registers the JWT-bearer grant for ID-JAGs (Warden's `idJag`): the
+//   `assertion` must be a `typ: oauth-id-jag+jwt` from those keys with `aud` = this issuer
+//   and `client_id` = the authenticated client; the answer is a token like the above.
 // - Login and consent pages of its own at /interaction/:uid: plain HTML forms (login: fields
 //   `login` and `password`; consent: one button) that a script completes with form POSTs.
 import { createRequire } from "node:module";
@@ -53,12 +62,16 @@ const clientSpecs = [];
 const publicClientSpecs = [];
 let accessTtl = 600;
 let refreshTokens = false;
+const pkjwtClientSpecs = [];
+let tokenExchangeJwks = null;
 for (let i = 0; i < args.length; i++) {
   if (args[i] === "--port") port = Number(args[++i]);
   else if (args[i] === "--client") clientSpecs.push(args[++i]);
   else if (args[i] === "--public-client") publicClientSpecs.push(args[++i]);
   else if (args[i] === "--access-ttl") accessTtl = Number(args[++i]);
   else if (args[i] === "--refresh-tokens") refreshTokens = true;
+  else if (args[i] === "--pkjwt-client") pkjwtClientSpecs.push(args[++i]);
+  else if (args[i] === "--token-exchange") tokenExchangeJwks = args[++i];
   else {
     console.error(`unknown argument ${args[i]}\nusage: oidc_provider.mjs [--port N] [--client ID:SECRET]... [--public-client ID=REDIRECT_URI]...`);
     process.exit(2);
@@ -76,7 +89,11 @@ if (!peers) {
 // script. Both are ESM-only, so resolve their paths and import() them.
 const require = createRequire(path.join(path.resolve(peers), "oidc", "package.json"));
 const { default: Provider, errors } = await import(require.resolve("oidc-provider"));
-const { generateKeyPair, exportJWK, calculateJwkThumbprint } = await import(require.resolve("jose"));
+const { generateKeyPair, exportJWK, calculateJwkThumbprint, createRemoteJWKSet, jwtVerify, SignJWT } = await import(
+  require.resolve("jose")
+);
+const TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
+const JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
 const PASSWORD = process.env.OIDC_PASSWORD || "test";
 const USERS = {
@@ -153,6 +170,22 @@ for (const spec of publicClientSpecs) {
   });
 }
 
+for (const spec of pkjwtClientSpecs) {
+  const eq = spec.indexOf("=");
+  if (eq <= 0) throw new Error(`--pkjwt-client wants ID=JWKS_FILE, got ${spec}`);
+  const fs = await import("node:fs");
+  clients.push({
+    client_id: spec.slice(0, eq),
+    grant_types: [TOKEN_EXCHANGE, JWT_BEARER],
+    response_types: [],
+    redirect_uris: [],
+    token_endpoint_auth_method: "private_key_jwt",
+    token_endpoint_auth_signing_alg: "ES256",
+    jwks: JSON.parse(fs.readFileSync(spec.slice(eq + 1), "utf8")),
+    scope: RESOURCE_SCOPES,
+  });
+}
+
 provider = new Provider(issuer, {
   jwks: { keys: [signingJwk] },
   clients,
@@ -221,6 +254,52 @@ provider = new Provider(issuer, {
     ctx.body = `<!doctype html><title>error</title><pre id="error">${esc(JSON.stringify(out))}</pre>`;
   },
 });
+if (tokenExchangeJwks) {
+  const subjectKeys = createRemoteJWKSet(new URL(tokenExchangeJwks));
+  const params = ["subject_token", "subject_token_type", "requested_token_type", "audience", "resource", "scope",
+    "actor_token", "actor_token_type"];
+  provider.registerGrantType(TOKEN_EXCHANGE, async (ctx) => {
+    const p = ctx.oidc.params;
+    if (p.subject_token_type !== "urn:ietf:params:oauth:token-type:access_token") {
+      throw new errors.InvalidRequest("unsupported subject_token_type");
+    }
+    let subject;
+    try {
+      ({ payload: subject } = await jwtVerify(p.subject_token, subjectKeys, { audience: issuer }));
+    } catch (e) {
+      throw new errors.InvalidGrant(`subject_token: ${e.message}`);
+    }
+    const aud = p.resource || p.audience;
+    if (!aud) throw new errors.InvalidTarget("resource or audience required");
+    console.log(`token-exchange: ${ctx.oidc.client.clientId} for ${subject.sub} -> ${aud}`);
+    ctx.body = await issue(ctx, subject.sub, aud, p.scope);
+  }, params);
+  provider.registerGrantType(JWT_BEARER, async (ctx) => {
+    let jag;
+    try {
+      ({ payload: jag } = await jwtVerify(ctx.oidc.params.assertion, subjectKeys, { audience: issuer,
+        typ: "oauth-id-jag+jwt", requiredClaims: ["sub", "jti", "exp", "iat", "client_id"] }));
+    } catch (e) {
+      throw new errors.InvalidGrant(`assertion: ${e.message}`);
+    }
+    if (jag.client_id !== ctx.oidc.client.clientId) throw new errors.InvalidGrant("client_id mismatch");
+    if (!jag.resource) throw new errors.InvalidTarget("the ID-JAG names no resource");
+    console.log(`id-jag: ${ctx.oidc.client.clientId} for ${jag.sub} -> ${jag.resource}`);
+    ctx.body = await issue(ctx, jag.sub, jag.resource, jag.scope);
+  }, ["assertion", "scope"]);
+}
+async function issue(ctx, sub, aud, scope) {
+  const now = Math.floor(Date.now() / 1000);
+  const token = await new SignJWT({
+    sub, scope: scope || "", client_id: ctx.oidc.client.clientId,
+    act: { sub: ctx.oidc.client.clientId }, jti: randomBytes(12).toString("base64url"),
+  })
+    .setProtectedHeader({ alg: "ES256", kid: signingJwk.kid, typ: "at+jwt" })
+    .setIssuer(issuer).setAudience(aud).setIssuedAt(now).setExpirationTime(now + 300)
+    .sign(privateKey);
+  return { access_token: token, token_type: "Bearer", expires_in: 300,
+    issued_token_type: "urn:ietf:params:oauth:token-type:access_token" };
+}
 provider.on("server_error", (_ctx, err) => console.error(`server_error: ${err?.stack ?? err}`));
 
 const callback = provider.callback();

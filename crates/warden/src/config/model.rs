@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -297,7 +297,7 @@ impl Config {
                 if !names.insert(b.name.clone()) {
                     p.push(format!("{bat}.name"), format!("duplicate backend name {:?}", b.name));
                 }
-                if let Some(b) = validate_backend(b, &bat, &limits, &mut p) {
+                if let Some(b) = validate_backend(b, &bat, &limits, base, &mut p) {
                     backends.push(b);
                 }
             }
@@ -331,7 +331,7 @@ impl Config {
                 rate_limits,
                 policy,
                 pinning,
-                transaction_tokens: vs.transaction_tokens.as_ref().map(super::token::validate_transaction_tokens),
+                transaction_tokens: vs.transaction_tokens.as_ref().map(super::credential::validate_transaction_tokens),
             }));
         }
         let audit = raw.audit.as_ref().and_then(|a| super::policy::validate_audit(a, base, &mut p));
@@ -514,7 +514,7 @@ fn parse_http_url(text: &str, at: &str, p: &mut Problems) -> Option<Url> {
     }
 }
 
-fn validate_backend(b: &RawBackend, at: &str, limits: &Limits, p: &mut Problems) -> Option<BackendConfig> {
+fn validate_backend(b: &RawBackend, at: &str, limits: &Limits, base: &Path, p: &mut Problems) -> Option<BackendConfig> {
     if !is_valid_backend_name(&b.name) {
         p.push(
             format!("{at}.name"),
@@ -572,12 +572,8 @@ fn validate_backend(b: &RawBackend, at: &str, limits: &Limits, p: &mut Problems)
             }
         }
     };
-    let backend_url = match &kind {
-        BackendKind::StreamableHttp { url, .. } | BackendKind::Sse { url } => Some(url),
-        _ => None,
-    };
     let credential = b.credential.as_ref().map_or_else(Default::default, |c| {
-        super::token::validate_credential(c, backend_url, &format!("{at}.credential"), p)
+        super::credential::validate_credential(c, &kind, base, &format!("{at}.credential"), p)
     });
     Some(BackendConfig {
         name: b.name.clone(),

@@ -217,8 +217,10 @@ pub struct RawTransactionTokens {
 
 /// The credential Warden sends to one backend. The client's own token is
 /// never forwarded; without this block the backend gets no credential.
+/// Written as a single-key map (`{exchange: {…}}`) or, for
+/// `passthroughForbidden`, a plain string.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase", remote = "Self")]
 pub enum RawCredential {
     /// A token minted by Warden's token service for this backend alone.
     Exchange(RawExchangeCredential),
@@ -232,6 +234,28 @@ pub enum RawCredential {
     OauthClient(super::raw_oauth_client::RawOAuthClientCredential),
     /// No credential (the default, written out).
     PassthroughForbidden,
+}
+
+/// [`RawCredential`] through its derived (remote = `Self`) deserializer.
+struct PlainCredential(RawCredential);
+
+impl<'de> Deserialize<'de> for PlainCredential {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        RawCredential::deserialize(d).map(PlainCredential)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawCredential {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // YAML trees hold enums as tags; configs write them as single-key maps.
+        serde_norway::with::singleton_map_recursive::deserialize::<PlainCredential, D>(d).map(|p| p.0)
+    }
+}
+
+impl Serialize for RawCredential {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        RawCredential::serialize(self, s)
+    }
 }
 
 /// `exchange`: a delegated token from Warden's own token service.
@@ -255,7 +279,7 @@ pub struct RawExchangeCredential {
 
 /// How Warden authenticates itself to an external authorization server.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum RawClientCredentials {
     /// `private_key_jwt` with a PEM key.
     PrivateKeyJwt {

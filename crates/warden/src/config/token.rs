@@ -10,8 +10,7 @@ use super::model::Problems;
 use super::policy::{PolicySettings, resolve_path};
 use super::raw_auth::RawAuth;
 use super::raw_token::{
-    RawCredential, RawDevIdp, RawExternalExchange, RawIdJag, RawSecretCredential, RawTokenClient, RawTokenService,
-    RawTransactionTokens, SigningAlgorithm,
+    RawDevIdp, RawExternalExchange, RawIdJag, RawSecretCredential, RawTokenClient, RawTokenService, SigningAlgorithm,
 };
 
 /// Default longest lifetime of a minted token.
@@ -230,51 +229,4 @@ fn validate_clients(raw: &[RawTokenClient], has_spiffe: bool, base: &Path, p: &m
         out.push(c);
     }
     out
-}
-
-pub(super) fn validate_transaction_tokens(r: &RawTransactionTokens) -> TransactionTokenSettings {
-    TransactionTokenSettings {
-        audience: r.audience.clone(),
-        lifetime: duration(r.lifetime.as_ref(), Duration::from_secs(60)),
-    }
-}
-
-pub(super) fn validate_credential(
-    r: &RawCredential,
-    backend_url: Option<&url::Url>,
-    at: &str,
-    p: &mut Problems,
-) -> CredentialSettings {
-    match r {
-        RawCredential::PassthroughForbidden => CredentialSettings::None,
-        RawCredential::Exchange(e) => {
-            let audience = match (&e.audience, backend_url) {
-                (Some(a), _) => a.clone(),
-                (None, Some(u)) => u.as_str().to_string(),
-                (None, None) => {
-                    p.push(format!("{at}.exchange.audience"), "required for backends without a url");
-                    String::new()
-                }
-            };
-            CredentialSettings::Exchange {
-                audience,
-                scopes: e.scopes.clone(),
-                lifetime: e.lifetime.map(|d| d.0),
-                impersonate: e.impersonate,
-            }
-        }
-        RawCredential::ExternalExchange(e) => CredentialSettings::ExternalExchange(e.clone()),
-        RawCredential::IdJag(e) => CredentialSettings::IdJag(e.clone()),
-        RawCredential::Secret(s) => {
-            if s.env.is_some() == s.file.is_some() {
-                p.push(format!("{at}.secret"), "exactly one of `env` and `file`");
-            }
-            let places = [s.header.is_some(), s.query.is_some(), s.basic_username.is_some()];
-            if places.iter().filter(|x| **x).count() != 1 {
-                p.push(format!("{at}.secret"), "exactly one of `header`, `query`, `basicUsername`");
-            }
-            CredentialSettings::Secret(s.clone())
-        }
-        RawCredential::OauthClient(o) => CredentialSettings::OAuthClient(o.clone()),
-    }
 }

@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::credentials::txn::TxnTokens;
+use crate::credentials::{BackendCredential, BackendFacts};
 use crate::token::TokenService;
 
 use tokio::sync::watch;
@@ -35,6 +37,10 @@ pub enum BuildError {
     /// The token service could not load or generate its keys.
     #[error("token service: {0}")]
     TokenService(String),
+    /// A backend's upstream credential could not be set up (a secret that
+    /// cannot be read, a key file that is not a key …). Names no secret.
+    #[error("virtual server {0}, backend {1}: credential: {2}")]
+    Credential(String, String, String),
 }
 
 /// The HTTP client used for all HTTP backends.
@@ -53,6 +59,7 @@ fn make_upstream(
     config: &Config,
     http: &reqwest::Client,
     shutdown: &watch::Sender<bool>,
+    credential: Option<&Arc<BackendCredential>>,
 ) -> Upstream {
     let max = usize::try_from(config.limits.max_upstream_message).unwrap_or(usize::MAX);
     let ready_timeout = config.limits.connect_timeout.max(std::time::Duration::from_secs(10));
@@ -60,15 +67,10 @@ fn make_upstream(
         Upstream::Channel(ChannelUpstream::start(&b.name, connector, ready_timeout, shutdown.subscribe()))
     };
     match &b.kind {
-        BackendKind::StreamableHttp { url, era } => Upstream::Http(Arc::new(HttpUpstream::new(
-            &b.name,
-            url.clone(),
-            *era,
-            http.clone(),
-            b.headers.clone(),
-            b.timeout,
-            max,
-        ))),
+        BackendKind::StreamableHttp { url, era } => Upstream::Http(Arc::new(
+            HttpUpstream::new(&b.name, url.clone(), *era, http.clone(), b.headers.clone(), b.timeout, max)
+                .with_static_credential(credential.and_then(|c| c.static_part())),
+        )),
         BackendKind::Sse { url } => channel(Box::new(SseConnector {
             url: url.clone(),
             client: http.clone(),
@@ -105,29 +107,65 @@ pub fn runtime(
         (Some(a), _) => Some(crate::audit::AuditLog::open(&a.file).map_err(|e| BuildError::Audit(e.to_string()))?),
     };
     let mut keep: HashMap<(String, String), (BackendConfig, Upstream)> = HashMap::new();
+    let mut keep_credential: HashMap<(String, String), (BackendConfig, Arc<BackendCredential>)> = HashMap::new();
     if let Some(old) = old {
         for vs in &old.virtual_servers {
             for (b, bc) in vs.backends.iter().zip(&vs.config.backends) {
-                keep.insert((vs.config.name.clone(), b.name.clone()), (bc.clone(), b.upstream.clone()));
+                let key = (vs.config.name.clone(), b.name.clone());
+                if let Some(c) = vs.credential(b.index).filter(|c| c.is_stateful()) {
+                    keep_credential.insert(key.clone(), (bc.clone(), c.clone()));
+                }
+                keep.insert(key, (bc.clone(), b.upstream.clone()));
             }
         }
     }
+    // Built before the virtual servers: `exchange`, `externalExchange`,
+    // `idJag` and transaction tokens mint with it.
+    let token_service = token_service(config, old)?;
+    let gateway_base = config.listeners.first().map(|l| l.base_url()).unwrap_or_default();
     let mut virtual_servers = Vec::new();
     for vs in &config.virtual_servers {
         let mut backends = Vec::new();
+        let mut credentials = Vec::new();
         for (i, bc) in vs.backends.iter().enumerate() {
+            let kept = keep_credential
+                .remove(&(vs.name.clone(), bc.name.clone()))
+                .filter(|(old_cfg, _)| old_cfg == bc)
+                .map(|(_, c)| c);
+            let credential = match kept {
+                Some(c) => Some(c),
+                None => {
+                    let facts = BackendFacts {
+                        name: &bc.name,
+                        url: match &bc.kind {
+                            BackendKind::StreamableHttp { url, .. } | BackendKind::Sse { url } => Some(url),
+                            _ => None,
+                        },
+                        gateway_base: &gateway_base,
+                    };
+                    BackendCredential::build(&bc.credential, token_service.as_ref(), http, facts)
+                        .map_err(|e| BuildError::Credential(vs.name.clone(), bc.name.clone(), e.to_string()))?
+                }
+            };
             let reused =
                 keep.remove(&(vs.name.clone(), bc.name.clone())).filter(|(old_cfg, _)| old_cfg == bc).map(|(_, up)| up);
-            let upstream = reused.unwrap_or_else(|| make_upstream(bc, config, http, shutdown));
+            let upstream = reused.unwrap_or_else(|| make_upstream(bc, config, http, shutdown, credential.as_ref()));
             backends.push(Arc::new(BackendHandle::new(&bc.name, i, upstream, bc.timeout)));
+            credentials.push(credential);
         }
+        let txn = match (&vs.transaction_tokens, &token_service) {
+            (Some(t), Some(ts)) => Some(TxnTokens::new(ts.clone(), t, &vs.name)),
+            _ => None,
+        };
         let authz = (vs.policy.is_some() || vs.pinning.is_some()).then(|| {
             let sink = audit
                 .clone()
                 .map(|log| AuditSink { log, arguments: config.audit.as_ref().is_some_and(|a| a.arguments) });
             Authz::new(vs.policy.clone(), http, sink, metrics.clone())
         });
-        virtual_servers.push(Arc::new(VirtualServer::new(vs.clone(), backends).with_authz(authz)));
+        virtual_servers.push(Arc::new(
+            VirtualServer::new(vs.clone(), backends).with_authz(authz).with_credentials(credentials, txn),
+        ));
     }
     let same_key = old.is_some_and(|o| {
         use secrecy::ExposeSecret;
@@ -171,7 +209,6 @@ pub fn runtime(
         };
         limiters.push(limiter);
     }
-    let token_service = token_service(config, old)?;
     Ok(Runtime {
         config: Arc::new(config.clone()),
         sealer,

@@ -310,7 +310,7 @@ impl Front<'_> {
     ) -> Response<Body> {
         if msg.method.as_deref() == Some("initialize") && msg.kind().ok() == Some(Kind::Request) {
             let params: Map<String, Value> = msg.params_object().unwrap_or_default();
-            let (mut state, result) = vs.initialize(&params).await;
+            let (mut state, result) = vs.initialize(&params, access).await;
             state.principal = principal_key.to_string();
             let sid = self.sealer.seal(&state);
             let body = match crate::mcp::jsonrpc::to_raw(&result) {
@@ -388,9 +388,10 @@ impl Front<'_> {
 /// when it exposes none).
 fn policy_context(vs: &VirtualServer, req: &Request<()>, era: &str) -> crate::policy::RequestContext {
     let mut ctx = crate::mcp::virtual_server::now_context();
+    // Also for transaction tokens (`rctx.req_ip`).
+    ctx.client_address = req.extensions().get::<Arc<crate::auth::ConnInfo>>().and_then(|c| c.peer).map(|a| a.ip());
     let Some(policy) = vs.config.policy.as_ref() else { return ctx };
     ctx.era = era.to_string();
-    ctx.client_address = req.extensions().get::<Arc<crate::auth::ConnInfo>>().and_then(|c| c.peer).map(|a| a.ip());
     if let Some(engine) = &policy.engine {
         for name in &engine.extensions().headers {
             if let Some(v) = req.headers().get(name.as_str()).and_then(|v| v.to_str().ok()) {

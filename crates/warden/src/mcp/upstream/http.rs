@@ -35,6 +35,9 @@ pub struct HttpUpstream {
     era_setting: EraSetting,
     eras: ArcSwap<BackendEras>,
     headers: Vec<(HeaderName, HeaderValue)>,
+    /// A principal-independent credential (`secret`) sent on every request,
+    /// probes and session management included.
+    static_credential: Option<Arc<crate::credentials::Injected>>,
     timeout: Duration,
     max_message: usize,
     next_id: std::sync::atomic::AtomicI64,
@@ -81,10 +84,41 @@ impl HttpUpstream {
             era_setting: era,
             eras: ArcSwap::from_pointee(initial),
             headers,
+            static_credential: None,
             timeout,
             max_message,
             next_id: std::sync::atomic::AtomicI64::new(1),
         }
+    }
+
+    /// Sends `credential` on every request (a static `secret`).
+    pub fn with_static_credential(mut self, credential: Option<Arc<crate::credentials::Injected>>) -> HttpUpstream {
+        self.static_credential = credential;
+        self
+    }
+
+    /// Adds the configured headers, the static credential and the call's
+    /// credential and transaction token. The client's own `Authorization`,
+    /// `DPoP`, cookies and API keys never reach here: requests are built
+    /// from scratch.
+    fn authorize(&self, mut req: reqwest::RequestBuilder, ctx: &CallContext) -> reqwest::RequestBuilder {
+        for (k, v) in &self.headers {
+            req = req.header(k, v);
+        }
+        for c in self.static_credential.iter().chain(ctx.credential.iter()) {
+            for (k, v) in &c.headers {
+                req = req.header(k, v);
+            }
+            if !c.query.is_empty() {
+                use secrecy::ExposeSecret;
+                let q: Vec<(&str, &str)> = c.query.iter().map(|(k, v)| (k.as_str(), v.expose_secret())).collect();
+                req = req.query(&q);
+            }
+        }
+        if let Some(t) = &ctx.txn_token {
+            req = req.header(&crate::credentials::txn::TXN_TOKEN, t);
+        }
+        req
     }
 
     /// The eras this backend speaks, as last probed.
@@ -109,7 +143,7 @@ impl HttpUpstream {
         }
         self.eras.store(Arc::new(BackendEras { legacy: true, modern: false }));
         let opened = self
-            .open_session(&json!({"sampling": {}, "elicitation": {}, "roots": {"listChanged": true}}), None)
+            .open_session(&json!({"sampling": {}, "elicitation": {}, "roots": {"listChanged": true}}), None, None)
             .await?;
         self.close_session(&opened.session).await;
         Ok(opened.result)
@@ -145,6 +179,7 @@ impl HttpUpstream {
         &self,
         client_capabilities: &Value,
         client_info: Option<&Value>,
+        credential: Option<Arc<crate::credentials::Injected>>,
     ) -> Result<Opened, UpstreamError> {
         let params = to_raw(&json!({
             "protocolVersion": LEGACY_LATEST,
@@ -152,7 +187,8 @@ impl HttpUpstream {
             "clientInfo": client_info.cloned().unwrap_or_else(gateway_client_info),
         }));
         let msg = Message::request(Id::Num(self.id()), "initialize", params);
-        let (reply, session_id) = self.post_raw(&CallContext::default(), msg, Era::Legacy, None).await?;
+        let open_ctx = CallContext { credential: credential.clone(), ..Default::default() };
+        let (reply, session_id) = self.post_raw(&open_ctx, msg, Era::Legacy, None).await?;
         let resp = final_response(reply).await?;
         let result = resp.result.ok_or_else(|| UpstreamError::Protocol("initialize returned an error".into()))?;
         #[derive(serde::Deserialize)]
@@ -163,7 +199,7 @@ impl HttpUpstream {
         let init: Init = serde_json::from_str(result.get()).map_err(|e| UpstreamError::Protocol(e.to_string()))?;
         let session =
             BackendSession { backend: self.name.clone(), session_id, protocol_version: init.protocol_version };
-        let ctx = CallContext { session: Some(session.clone()), ..Default::default() };
+        let ctx = CallContext { session: Some(session.clone()), credential, ..Default::default() };
         self.post(&ctx, Message::notification("notifications/initialized", None), Era::Legacy).await?;
         Ok(Opened { session, result: Arc::from(result) })
     }
@@ -174,8 +210,7 @@ impl HttpUpstream {
             return;
         };
         let req = self
-            .client
-            .delete(self.url.clone())
+            .authorize(self.client.delete(self.url.clone()), &CallContext::default())
             .header(header::SESSION_ID, sid)
             .header(header::PROTOCOL_VERSION, &session.protocol_version)
             .timeout(self.timeout);
@@ -185,13 +220,12 @@ impl HttpUpstream {
     /// Opens the legacy GET stream of a backend session.
     pub async fn listen(
         &self,
+        ctx: &CallContext,
         session: &BackendSession,
         last_event_id: Option<&str>,
     ) -> Result<super::EventStream, UpstreamError> {
-        let mut req = self.client.get(self.url.clone()).header(http::header::ACCEPT, "text/event-stream");
-        for (k, v) in &self.headers {
-            req = req.header(k, v);
-        }
+        let mut req =
+            self.authorize(self.client.get(self.url.clone()), ctx).header(http::header::ACCEPT, "text/event-stream");
         if let Some(sid) = &session.session_id {
             req = req.header(header::SESSION_ID, sid);
         }
@@ -259,13 +293,9 @@ impl HttpUpstream {
     ) -> Result<(Reply, Option<String>), UpstreamError> {
         let body = Bytes::from(msg.to_bytes());
         let mut req = self
-            .client
-            .post(self.url.clone())
+            .authorize(self.client.post(self.url.clone()), ctx)
             .header(http::header::CONTENT_TYPE, "application/json")
             .header(http::header::ACCEPT, "application/json, text/event-stream");
-        for (k, v) in &self.headers {
-            req = req.header(k, v);
-        }
         if let Some(extra) = extra {
             for (k, v) in extra {
                 req = req.header(k, v);
@@ -341,7 +371,8 @@ async fn read_bounded(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>
 }
 
 fn map_reqwest(e: reqwest::Error) -> UpstreamError {
-    if e.is_timeout() { UpstreamError::Timeout } else { UpstreamError::Connect(e.to_string()) }
+    // Without the URL: a `secret.query` credential is part of it.
+    if e.is_timeout() { UpstreamError::Timeout } else { UpstreamError::Connect(e.without_url().to_string()) }
 }
 
 /// Waits for the final response in a reply (dropping other messages).

@@ -120,6 +120,11 @@ pub struct CallContext {
     /// A legacy client's declared capabilities, declared in `_meta` when its
     /// request goes to a modern backend.
     pub client_capabilities: Option<serde_json::Value>,
+    /// The upstream credential of this call (`backends[].credential`),
+    /// applied to every HTTP request of the call. Never the client's own.
+    pub credential: Option<Arc<crate::credentials::Injected>>,
+    /// The call's transaction token (`Txn-Token`), when the virtual server mints them.
+    pub txn_token: Option<::http::HeaderValue>,
 }
 
 /// A backend of any kind.

@@ -126,10 +126,16 @@ impl BackendHandle {
     }
 
     /// Opens a backend session for one legacy client session.
-    pub async fn open_client_session(&self, client_capabilities: &Value) -> Result<Opened, UpstreamError> {
+    /// `credential` is the caller's upstream credential, for backends that
+    /// want one on `initialize` too (per-user credentials).
+    pub async fn open_client_session(
+        &self,
+        client_capabilities: &Value,
+        credential: Option<Arc<crate::credentials::Injected>>,
+    ) -> Result<Opened, UpstreamError> {
         match &self.upstream {
             Upstream::Http(h) if h.eras().legacy => {
-                let opened = tokio::time::timeout(self.timeout, h.open_session(client_capabilities, None))
+                let opened = tokio::time::timeout(self.timeout, h.open_session(client_capabilities, None, credential))
                     .await
                     .unwrap_or(Err(UpstreamError::Timeout))?;
                 self.info.store(Some(Arc::new(opened.result.to_owned_box())));
@@ -149,7 +155,10 @@ impl BackendHandle {
 
     /// The backend session shared by callers without their own (modern
     /// clients of a legacy-only HTTP backend). `None` for backends that need none.
-    pub async fn shared_session(&self) -> Result<Option<BackendSession>, UpstreamError> {
+    pub async fn shared_session(
+        &self,
+        credential: Option<Arc<crate::credentials::Injected>>,
+    ) -> Result<Option<BackendSession>, UpstreamError> {
         if self.upstream.session_mode(true) != SessionMode::Shared {
             return Ok(None);
         }
@@ -163,7 +172,7 @@ impl BackendHandle {
         // The shared session declares what Warden can bridge for modern
         // clients (sampling, elicitation, roots become InputRequiredResult).
         let caps = serde_json::json!({"sampling": {}, "elicitation": {}, "roots": {"listChanged": true}});
-        match self.open_client_session(&caps).await {
+        match self.open_client_session(&caps, credential).await {
             Ok(opened) => {
                 *self.shared_failed_at.lock() = None;
                 *guard = Some(opened.session.clone());

@@ -8,7 +8,7 @@ use tracing::Instrument;
 
 use super::ids::{encode_event_id, encode_server_request_id};
 use super::rewrite::{decorate_modern, expose_content_uris, needs_modern_decoration, resolve_tool};
-use super::{BackendHandle, Caller, ClientEvent, Outcome, RouteError, VirtualServer};
+use super::{Access, BackendHandle, Caller, ClientEvent, Outcome, RouteError, VirtualServer};
 use crate::mcp::jsonrpc::{Id, Kind, Message, code, to_raw};
 use crate::mcp::names::Naming;
 use crate::mcp::upstream::{CallContext, Reply, UpstreamError, UpstreamEvent};
@@ -44,12 +44,12 @@ impl VirtualServer {
     }
 
     /// Routes a request that names one tool, prompt or resource.
-    pub(super) async fn routed(&self, caller: &Caller, msg: Message) -> Result<Outcome, RouteError> {
+    pub(super) async fn routed(&self, caller: &Caller, access: &Access, msg: Message) -> Result<Outcome, RouteError> {
         let method = msg.method.clone().unwrap_or_default();
         if let Some(backend) = self.passthrough_target(caller, &msg, &method) {
             // One backend, nothing to rename: the params go upstream as they came.
             let out = Message::request(self.upstream_id(), &method, msg.params.clone());
-            return self.forward(caller, &backend, msg.id, &method, out).await;
+            return self.forward(caller, access, &backend, msg.id, &method, out).await;
         }
         let mut params = msg.params_object().map_err(|_| RouteError::InvalidParams("params must be an object"))?;
         if caller.is_modern()
@@ -121,7 +121,7 @@ impl VirtualServer {
             strip_modern_meta(&mut params);
         }
         let out = Message::request(self.upstream_id(), &method, to_raw(&params));
-        self.forward(caller, &backend, msg.id, &method, out).await
+        self.forward(caller, access, &backend, msg.id, &method, out).await
     }
 
     /// Records a legacy session's subscribe/unsubscribe on a shared backend;
@@ -188,6 +188,7 @@ impl VirtualServer {
     pub(super) async fn forward(
         &self,
         caller: &Caller,
+        access: &Access,
         b: &Arc<BackendHandle>,
         client_id: Option<Id>,
         method: &str,
@@ -195,7 +196,7 @@ impl VirtualServer {
     ) -> Result<Outcome, RouteError> {
         let upstream_id = out.id.clone();
         let sent = out.clone();
-        let mut ctx = self.call_context(caller, b).await?;
+        let mut ctx = self.call_context_as(caller, b, Some(access)).await?;
         match caller {
             Caller::Modern { param_headers, .. } if ctx.session.is_none() => {
                 ctx.param_headers.clone_from(param_headers)
@@ -205,6 +206,8 @@ impl VirtualServer {
             }
             _ => {}
         }
+        let target = if self.txn.is_some() { call_target(method, &out) } else { None };
+        self.upstream_auth(&mut ctx, b, access, method, target.as_deref()).await?;
         let first = tokio::time::timeout(b.timeout, b.upstream.send(&ctx, out.clone()))
             .await
             .unwrap_or(Err(UpstreamError::Timeout));
@@ -213,15 +216,16 @@ impl VirtualServer {
                 // The backend restarted or dropped the session: open a new one
                 // transparently and retry once.
                 tracing::info!(backend = %b.name, "backend session expired; re-initializing");
-                ctx = match caller {
+                let fresh = match caller {
                     Caller::Legacy(state) => {
-                        CallContext { session: Some(self.reopen(state, b).await?), ..Default::default() }
+                        CallContext { session: Some(self.reopen(state, b, Some(access)).await?), ..Default::default() }
                     }
                     Caller::Modern { .. } => {
                         b.drop_shared_session().await;
-                        self.call_context(caller, b).await?
+                        self.call_context_as(caller, b, Some(access)).await?
                     }
                 };
+                ctx = CallContext { session: fresh.session, ..ctx };
                 tokio::time::timeout(b.timeout, b.upstream.send(&ctx, out)).await.unwrap_or(Err(UpstreamError::Timeout))
             }
             other => other,
@@ -307,6 +311,13 @@ impl VirtualServer {
             }
         }
     }
+}
+
+/// The tool, prompt or resource a request names (for transaction tokens).
+fn call_target(method: &str, m: &Message) -> Option<String> {
+    let field = crate::mcp::protocol::name_param(method)?;
+    let view = crate::mcp::modern::validate::ParamsView::parse(m.params.as_deref()).ok()?;
+    view.named(field).map(str::to_string)
 }
 
 /// Removes the modern-era `_meta` keys (`io.modelcontextprotocol/*`) from a

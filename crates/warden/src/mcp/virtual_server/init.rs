@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::VirtualServer;
+use super::{Access, VirtualServer};
 use crate::mcp::jsonrpc::{Id, Message, code, to_raw};
 use crate::mcp::protocol::{LEGACY_LATEST, META_SERVER_INFO, SUPPORTED_VERSIONS, is_legacy_version};
 use crate::mcp::session::{SessionState, now_secs, random_id};
@@ -61,7 +61,7 @@ impl VirtualServer {
     /// Serves a legacy `initialize`: opens a session on every backend that
     /// needs one (concurrently; a backend that fails is opened later, on first
     /// use) and returns the state to seal plus the merged result.
-    pub async fn initialize(&self, params: &Map<String, Value>) -> (SessionState, Value) {
+    pub async fn initialize(&self, params: &Map<String, Value>, access: &Access) -> (SessionState, Value) {
         let requested = params.get("protocolVersion").and_then(Value::as_str).unwrap_or(LEGACY_LATEST);
         let version = if is_legacy_version(requested) { requested } else { LEGACY_LATEST };
         let caps = params.get("capabilities").cloned().unwrap_or_else(|| json!({}));
@@ -71,7 +71,10 @@ impl VirtualServer {
             .filter(|b| b.upstream.session_mode(false) == crate::mcp::upstream::SessionMode::PerClient)
             .map(|b| {
                 let caps = caps.clone();
-                async move { (b.name.clone(), b.open_client_session(&caps).await) }
+                async move {
+                    let cred = self.credential_for(b, access).await.ok().flatten();
+                    (b.name.clone(), b.open_client_session(&caps, cred).await)
+                }
             });
         let mut sessions = Vec::new();
         for (name, r) in futures::future::join_all(opens).await {

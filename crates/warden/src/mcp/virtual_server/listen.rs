@@ -184,10 +184,11 @@ impl VirtualServer {
                 tokio::spawn(pump_broadcast(merge.clone(), b.clone(), c.subscribe()));
             }
             Upstream::Http(h) if b.upstream.session_mode(caller.is_modern()) != SessionMode::None => {
-                let Ok(CallContext { session: Some(session), .. }) = self.call_context(caller, b).await else {
+                let Ok(ctx) = self.call_context(caller, b).await else {
                     return;
                 };
-                match h.listen(&session, resume).await {
+                let Some(session) = ctx.session.as_ref() else { return };
+                match h.listen(&ctx, session, resume).await {
                     Ok(rx) => {
                         tokio::spawn(pump_events(merge.clone(), b.clone(), rx));
                     }

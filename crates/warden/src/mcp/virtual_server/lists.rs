@@ -55,7 +55,9 @@ impl VirtualServer {
         if asked.is_empty() {
             return Err(RouteError::MethodNotFound(method.to_string()));
         }
-        let results = futures::future::join_all(asked.iter().map(|b| self.list_backend(caller, b, method))).await;
+        let results =
+            futures::future::join_all(asked.iter().map(|b| self.list_backend_as(caller, Some(access), b, method)))
+                .await;
         let key = list_key(method);
         let mut items = Vec::new();
         let mut unavailable = Vec::new();
@@ -103,13 +105,29 @@ impl VirtualServer {
         }))
     }
 
+    /// Lists one backend for Warden itself (catalog refresh, pinning): only
+    /// a static credential is sent, since no principal's call is behind it.
     pub(super) async fn list_backend(
         &self,
         caller: &Caller,
         b: &Arc<BackendHandle>,
         method: &str,
     ) -> Result<Page, RouteError> {
-        let mut ctx = self.call_context(caller, b).await?;
+        self.list_backend_as(caller, None, b, method).await
+    }
+
+    /// Lists one backend, as `access` when it is a client's call.
+    pub(super) async fn list_backend_as(
+        &self,
+        caller: &Caller,
+        access: Option<&Access>,
+        b: &Arc<BackendHandle>,
+        method: &str,
+    ) -> Result<Page, RouteError> {
+        let mut ctx = self.call_context_as(caller, b, access).await?;
+        if let Some(access) = access {
+            self.upstream_auth(&mut ctx, b, access, method, None).await?;
+        }
         let key = list_key(method);
         let mut page = Page { items: Vec::new(), ttl_ms: None, public: true };
         let mut cursor: Option<String> = None;
@@ -128,15 +146,16 @@ impl VirtualServer {
             let resp = match tokio::time::timeout(b.timeout, reply).await.unwrap_or(Err(UpstreamError::Timeout)) {
                 Err(UpstreamError::SessionExpired) if !retried => {
                     retried = true;
-                    ctx = match caller {
+                    let fresh = match caller {
                         Caller::Legacy(state) => {
-                            CallContext { session: Some(self.reopen(state, b).await?), ..Default::default() }
+                            CallContext { session: Some(self.reopen(state, b, access).await?), ..Default::default() }
                         }
                         Caller::Modern { .. } => {
                             b.drop_shared_session().await;
-                            self.call_context(caller, b).await?
+                            self.call_context_as(caller, b, access).await?
                         }
                     };
+                    ctx = CallContext { session: fresh.session, ..ctx };
                     continue;
                 }
                 other => other.map_err(|e| b.error(e))?,

@@ -135,6 +135,24 @@ pub enum RouteError {
     /// Policy denied the request until the caller has these scopes.
     #[error("step-up needed: {0:?}")]
     StepUp(Vec<String>),
+    /// The backend's upstream credential could not be obtained (the cause
+    /// is logged where it happened).
+    #[error("backend {backend}: upstream credential unavailable")]
+    Credential {
+        /// Backend name.
+        backend: String,
+    },
+    /// `oauthClient`: the user must authorize Warden at the backend's own
+    /// authorization server once (MCP URL-mode elicitation, -32042).
+    #[error("upstream authorization required at backend {backend}")]
+    ConsentRequired {
+        /// Backend name.
+        backend: String,
+        /// Where the user authorizes.
+        url: String,
+        /// The elicitation id.
+        elicitation_id: String,
+    },
     /// The backend failed.
     #[error("backend {backend} failed: {source}")]
     Backend {
@@ -166,6 +184,21 @@ impl RouteError {
             // Which policy decided, and why, goes to the log and the audit
             // trail only.
             RouteError::Denied | RouteError::StepUp(_) => Message::error(id, code::FORBIDDEN, "Forbidden", None),
+            RouteError::ConsentRequired { backend, url, elicitation_id } => {
+                let e = crate::upstream_oauth::url_elicitation_error(elicitation_id, url, backend);
+                Message::error(
+                    id,
+                    crate::upstream_oauth::URL_ELICITATION_REQUIRED,
+                    e["message"].as_str().unwrap_or("URL elicitation required"),
+                    e.get("data").cloned(),
+                )
+            }
+            RouteError::Credential { backend } => Message::error(
+                id,
+                code::BACKEND_ERROR,
+                &format!("Backend {backend:?} is unavailable"),
+                Some(serde_json::json!({"backend": backend, "reason": "credential_unavailable"})),
+            ),
             RouteError::Backend { backend, source } => Message::error(
                 id,
                 code::BACKEND_ERROR,
@@ -202,6 +235,10 @@ pub struct VirtualServer {
     next_id: AtomicI64,
     /// Policy, pinning and audit (absent when neither is configured).
     authz: Option<Authz>,
+    /// Each backend's upstream credential, by backend index.
+    credentials: Vec<Option<Arc<crate::credentials::BackendCredential>>>,
+    /// Transaction tokens, when `transactionTokens` is set.
+    txn: Option<crate::credentials::txn::TxnTokens>,
 }
 
 impl std::fmt::Debug for VirtualServer {
@@ -230,7 +267,56 @@ impl VirtualServer {
             awaiting: Default::default(),
             next_id: AtomicI64::new(1),
             authz: None,
+            credentials: Vec::new(),
+            txn: None,
         }
+    }
+
+    /// The upstream credential of backend `index`, if it has one.
+    pub fn credential(&self, index: usize) -> Option<&Arc<crate::credentials::BackendCredential>> {
+        self.credentials.get(index).and_then(Option::as_ref)
+    }
+
+    /// Adds the upstream credentials (by backend index) and the
+    /// transaction-token minter.
+    pub fn with_credentials(
+        mut self,
+        credentials: Vec<Option<Arc<crate::credentials::BackendCredential>>>,
+        txn: Option<crate::credentials::txn::TxnTokens>,
+    ) -> VirtualServer {
+        self.credentials = credentials;
+        self.txn = txn;
+        self
+    }
+
+    /// Fills in what `access`'s call sends to backend `b` besides the
+    /// message: its upstream credential and transaction token. A credential
+    /// that cannot be obtained fails the call with a fixed error; the cause
+    /// goes to the log only.
+    pub(super) async fn upstream_auth(
+        &self,
+        ctx: &mut crate::mcp::upstream::CallContext,
+        b: &BackendHandle,
+        access: &Access,
+        method: &str,
+        target: Option<&str>,
+    ) -> Result<(), RouteError> {
+        ctx.credential = self.credential_for(b, access).await?;
+        if let Some(t) = &self.txn {
+            let cx = crate::credentials::txn::TxnContext {
+                request_id: &access.request_id,
+                method,
+                target,
+                backend: &b.name,
+                client_address: access.context.client_address,
+            };
+            ctx.txn_token = Some(t.mint(&access.principal, &cx).map_err(|e| {
+                tracing::warn!(backend = %b.name, error = %e, request_id = %access.request_id,
+                    "transaction token not minted; call refused");
+                RouteError::Credential { backend: b.name.clone() }
+            })?);
+        }
+        Ok(())
     }
 
     /// Adds the policy stage.
@@ -286,7 +372,7 @@ impl VirtualServer {
                 // Stage: authorization (pinning, policy), then routing.
                 match self.authorize(caller, access, &msg).await {
                     Ok(pending) => {
-                        let routed = self.routed(caller, msg).await;
+                        let routed = self.routed(caller, access, msg).await;
                         if let (Some(p), Some(authz)) = (pending, &self.authz) {
                             p.finish(authz, routed.as_ref());
                         }
@@ -295,7 +381,7 @@ impl VirtualServer {
                     Err(e) => Err(e),
                 }
             }
-            "resources/unsubscribe" => self.routed(caller, msg).await,
+            "resources/unsubscribe" => self.routed(caller, access, msg).await,
             "logging/setLevel" => Ok(self.set_level(caller, msg).await),
             "subscriptions/listen" => Ok(self.listen_modern(caller, msg).await),
             other => Err(RouteError::MethodNotFound(other.to_string())),
@@ -379,11 +465,24 @@ impl VirtualServer {
         caller: &Caller,
         b: &BackendHandle,
     ) -> Result<crate::mcp::upstream::CallContext, RouteError> {
+        self.call_context_as(caller, b, None).await
+    }
+
+    /// [`Self::call_context`] for a client's call: a backend session opened
+    /// on the way carries `access`'s upstream credential (backends with
+    /// per-user credentials want it on `initialize` too).
+    pub(super) async fn call_context_as(
+        &self,
+        caller: &Caller,
+        b: &BackendHandle,
+        access: Option<&Access>,
+    ) -> Result<crate::mcp::upstream::CallContext, RouteError> {
         use crate::mcp::upstream::{CallContext, SessionMode};
         match (b.upstream.session_mode(caller.is_modern()), caller) {
             (SessionMode::None, _) => Ok(CallContext::default()),
             (SessionMode::Shared, _) | (SessionMode::PerClient, Caller::Modern { .. }) => {
-                Ok(CallContext { session: b.shared_session().await.map_err(|e| b.error(e))?, ..Default::default() })
+                let cred = self.session_credential(b, access).await?;
+                Ok(CallContext { session: b.shared_session(cred).await.map_err(|e| b.error(e))?, ..Default::default() })
             }
             (SessionMode::PerClient, Caller::Legacy(state)) => {
                 let key = (state.id.clone(), b.index);
@@ -393,15 +492,60 @@ impl VirtualServer {
                 if let Some(s) = state.backend(&b.name) {
                     return Ok(CallContext { session: Some(s.clone()), ..Default::default() });
                 }
-                let s = self.reopen(state, b).await?;
+                let s = self.reopen(state, b, access).await?;
                 Ok(CallContext { session: Some(s), ..Default::default() })
             }
         }
     }
 
+    /// The per-user credential to open a backend session with (none for
+    /// Warden's own traffic, or when the backend has only a static one).
+    async fn session_credential(
+        &self,
+        b: &BackendHandle,
+        access: Option<&Access>,
+    ) -> Result<Option<Arc<crate::credentials::Injected>>, RouteError> {
+        match access {
+            Some(a) => self.credential_for(b, a).await,
+            None => Ok(None),
+        }
+    }
+
+    /// `access`'s per-user credential for backend `b` (cached by the
+    /// credential itself). A credential that cannot be obtained fails the
+    /// call with a fixed error (the cause goes to the log only), or with the
+    /// URL elicitation error when the user must consent upstream first.
+    pub(super) async fn credential_for(
+        &self,
+        b: &BackendHandle,
+        access: &Access,
+    ) -> Result<Option<Arc<crate::credentials::Injected>>, RouteError> {
+        let Some(c) = self.credential(b.index).filter(|c| c.static_part().is_none()) else { return Ok(None) };
+        c.for_call(&access.principal).await.map(Some).map_err(|e| match e {
+            crate::credentials::CredentialError::UpstreamOAuth(
+                crate::upstream_oauth::UpstreamOAuthError::ConsentRequired { url, elicitation_id },
+            ) => {
+                tracing::info!(backend = %b.name, request_id = %access.request_id,
+                    "upstream authorization required; the client is sent to the consent URL");
+                RouteError::ConsentRequired { backend: b.name.clone(), url, elicitation_id }
+            }
+            e => {
+                tracing::warn!(backend = %b.name, kind = c.kind_name(), error = %e, request_id = %access.request_id,
+                    "upstream credential unavailable; call refused");
+                RouteError::Credential { backend: b.name.clone() }
+            }
+        })
+    }
+
     /// Opens a fresh backend session for a legacy client session.
-    async fn reopen(&self, state: &SessionState, b: &BackendHandle) -> Result<BackendSession, RouteError> {
-        let opened = b.open_client_session(&state.client_capabilities).await.map_err(|e| b.error(e))?;
+    async fn reopen(
+        &self,
+        state: &SessionState,
+        b: &BackendHandle,
+        access: Option<&Access>,
+    ) -> Result<BackendSession, RouteError> {
+        let cred = self.session_credential(b, access).await?;
+        let opened = b.open_client_session(&state.client_capabilities, cred).await.map_err(|e| b.error(e))?;
         let mut map = self.reopened.lock();
         if map.len() >= MAX_REOPENED {
             map.clear();
