@@ -160,12 +160,7 @@ mod tests {
             policy: None,
         };
         let ring = super::super::KeyRing::open(&settings.keys).unwrap();
-        Arc::new(TokenService {
-            settings: Arc::new(settings),
-            ring,
-            exchange_state: std::sync::OnceLock::new(),
-            idp_state: Arc::default(),
-        })
+        TokenService::with_keys(Arc::new(settings), ring)
     }
 
     fn alice() -> Principal {

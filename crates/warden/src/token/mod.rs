@@ -83,6 +83,12 @@ impl TokenService {
         }))
     }
 
+    /// A service over an open key ring, without background rotation (tests,
+    /// benchmarks, tools that sign once).
+    pub fn with_keys(settings: Arc<TokenServiceSettings>, ring: Arc<KeyRing>) -> Arc<TokenService> {
+        Arc::new(TokenService { settings, ring, exchange_state: std::sync::OnceLock::new(), idp_state: Arc::default() })
+    }
+
     /// A service with new settings over `old`'s key ring and development
     /// IdP state (a reload with unchanged keys).
     pub fn reloaded(settings: Arc<TokenServiceSettings>, old: &TokenService) -> Arc<TokenService> {
