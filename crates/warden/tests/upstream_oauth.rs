@@ -481,5 +481,15 @@ virtualServers:
     assert_eq!(who["sub"], "bob", "{who}");
     assert_eq!(who["aud"], upstream.as_str(), "{who}");
     assert!(!text.contains(api_key), "the caller's API key never reaches the upstream");
+
+    // Both outcomes are counted, and the callback as a token-service request.
+    let metrics = gw.gateway.metrics.encode();
+    for line in [
+        r#"warden_upstream_credentials_total{virtual_server="files",backend="files",kind="oauthClient",outcome="consent_required"} 1"#,
+        r#"warden_upstream_credentials_total{virtual_server="files",backend="files",kind="oauthClient",outcome="ok"}"#,
+        r#"warden_token_service_requests_total{endpoint="upstream",status="200"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "missing {line} in\n{metrics}");
+    }
     drop(gw);
 }

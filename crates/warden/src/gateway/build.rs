@@ -163,9 +163,11 @@ pub fn runtime(
                 .map(|log| AuditSink { log, arguments: config.audit.as_ref().is_some_and(|a| a.arguments) });
             Authz::new(vs.policy.clone(), http, sink, metrics.clone())
         });
-        virtual_servers.push(Arc::new(
-            VirtualServer::new(vs.clone(), backends).with_authz(authz).with_credentials(credentials, txn),
-        ));
+        virtual_servers.push(Arc::new(VirtualServer::new(vs.clone(), backends).with_authz(authz).with_credentials(
+            credentials,
+            txn,
+            metrics.clone(),
+        )));
     }
     let same_key = old.is_some_and(|o| {
         use secrecy::ExposeSecret;

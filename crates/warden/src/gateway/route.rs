@@ -37,7 +37,9 @@ impl Gateway {
             && crate::token::http::is_token_path(path)
         {
             log.outcome = "token_service";
+            let path = path.to_string();
             let resp = crate::token::http::serve(&rt, ts, listener, req).await;
+            self.metrics.observe_token_service(&path, resp.status().as_u16());
             let mut resp = resp;
             if let Ok(v) = HeaderValue::from_str(&log.request_id) {
                 resp.headers_mut().insert(REQUEST_ID, v);

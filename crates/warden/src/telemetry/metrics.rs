@@ -25,6 +25,32 @@ pub mod names {
     pub const TOOL_PIN_BLOCKED: &str = "tool_pin_blocked";
     /// Rate-limit decisions made by the fallback because Redis failed, by virtual server.
     pub const RATELIMIT_FALLBACKS: &str = "ratelimit_fallbacks";
+    /// Upstream credentials obtained for calls, by virtual server, backend, kind and outcome.
+    pub const UPSTREAM_CREDENTIALS: &str = "upstream_credentials";
+    /// Requests to the token service, by endpoint and HTTP status.
+    pub const TOKEN_SERVICE_REQUESTS: &str = "token_service_requests";
+}
+
+/// Labels of an upstream credential lookup.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CredentialLabels {
+    /// Virtual server.
+    pub virtual_server: String,
+    /// Backend.
+    pub backend: String,
+    /// `exchange`, `externalExchange`, `idJag`, `oauthClient`.
+    pub kind: String,
+    /// `ok`, `error` or `consent_required`.
+    pub outcome: String,
+}
+
+/// Labels of a token-service request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TokenServiceLabels {
+    /// `token`, `authorize`, `register`, `jwks`, `metadata`, `upstream_callback` or `other`.
+    pub endpoint: String,
+    /// HTTP status code.
+    pub status: String,
 }
 
 /// Labels of a policy decision.
@@ -140,6 +166,10 @@ pub struct Metrics {
     pub pin_blocked: Family<VsLabels, Gauge>,
     /// Rate-limit fallbacks (copied from the limiters at scrape time).
     pub ratelimit_fallbacks: Family<VsLabels, Counter>,
+    /// Upstream credentials.
+    pub upstream_credentials: Family<CredentialLabels, Counter>,
+    /// Token-service requests.
+    pub token_service_requests: Family<TokenServiceLabels, Counter>,
     /// The limiter totals already copied, per virtual server.
     fallbacks_seen: parking_lot::Mutex<std::collections::HashMap<String, u64>>,
 }
@@ -191,8 +221,22 @@ impl Default for Metrics {
             "Rate-limit decisions taken by the configured fallback because Redis failed or was slow",
             ratelimit_fallbacks.clone(),
         );
+        let upstream_credentials = Family::<CredentialLabels, Counter>::default();
+        registry.register(
+            names::UPSTREAM_CREDENTIALS,
+            "Per-call upstream credentials by virtual server, backend, kind and outcome (ok, error, consent_required)",
+            upstream_credentials.clone(),
+        );
+        let token_service_requests = Family::<TokenServiceLabels, Counter>::default();
+        registry.register(
+            names::TOKEN_SERVICE_REQUESTS,
+            "Requests to the token service by endpoint and HTTP status",
+            token_service_requests.clone(),
+        );
         Metrics {
             registry,
+            upstream_credentials,
+            token_service_requests,
             requests,
             duration,
             backend_up,
@@ -226,6 +270,22 @@ impl Metrics {
             let labels = VsLabels { virtual_server: virtual_server.to_string() };
             self.ratelimit_fallbacks.get_or_create(&labels).inc_by(delta);
         }
+    }
+
+    /// Records a token-service request by its path (known endpoints only
+    /// become label values).
+    pub fn observe_token_service(&self, path: &str, status: u16) {
+        let endpoint = match path {
+            "/oauth/token" => "token",
+            "/oauth/authorize" => "authorize",
+            "/oauth/register" => "register",
+            "/oauth/jwks" => "jwks",
+            "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration" => "metadata",
+            p if p.starts_with("/oauth/upstream/") => "upstream",
+            _ => "other",
+        };
+        let labels = TokenServiceLabels { endpoint: endpoint.into(), status: status.to_string() };
+        self.token_service_requests.get_or_create(&labels).inc();
     }
 
     /// Records a finished request.

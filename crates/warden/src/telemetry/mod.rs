@@ -4,4 +4,7 @@ mod access;
 mod metrics;
 
 pub use access::{AccessRecord, flush_access_log};
-pub use metrics::{BackendLabels, Metrics, PinLabels, PolicyLabels, ReloadLabels, VsLabels, metric_method, names};
+pub use metrics::{
+    BackendLabels, CredentialLabels, Metrics, PinLabels, PolicyLabels, ReloadLabels, TokenServiceLabels, VsLabels,
+    metric_method, names,
+};

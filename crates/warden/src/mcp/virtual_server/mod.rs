@@ -209,6 +209,17 @@ impl RouteError {
     }
 }
 
+/// Which credential lookups are counted in the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Count {
+    /// None (`initialize`).
+    None,
+    /// Failures only (a session opened on a call's way).
+    Errors,
+    /// Every outcome (the call's own lookup).
+    All,
+}
+
 /// A virtual server, ready to serve.
 pub struct VirtualServer {
     /// Its configuration.
@@ -239,6 +250,8 @@ pub struct VirtualServer {
     credentials: Vec<Option<Arc<crate::credentials::BackendCredential>>>,
     /// Transaction tokens, when `transactionTokens` is set.
     txn: Option<crate::credentials::txn::TxnTokens>,
+    /// Where credential outcomes are counted (set with the credentials).
+    metrics: Option<Arc<crate::telemetry::Metrics>>,
 }
 
 impl std::fmt::Debug for VirtualServer {
@@ -269,6 +282,7 @@ impl VirtualServer {
             authz: None,
             credentials: Vec::new(),
             txn: None,
+            metrics: None,
         }
     }
 
@@ -283,10 +297,24 @@ impl VirtualServer {
         mut self,
         credentials: Vec<Option<Arc<crate::credentials::BackendCredential>>>,
         txn: Option<crate::credentials::txn::TxnTokens>,
+        metrics: Arc<crate::telemetry::Metrics>,
     ) -> VirtualServer {
         self.credentials = credentials;
         self.txn = txn;
+        self.metrics = Some(metrics);
         self
+    }
+
+    fn count_credential(&self, b: &BackendHandle, kind: &str, outcome: &str) {
+        if let Some(m) = &self.metrics {
+            let labels = crate::telemetry::CredentialLabels {
+                virtual_server: self.config.name.clone(),
+                backend: b.name.clone(),
+                kind: kind.to_string(),
+                outcome: outcome.to_string(),
+            };
+            m.upstream_credentials.get_or_create(&labels).inc();
+        }
     }
 
     /// Fills in what `access`'s call sends to backend `b` besides the
@@ -506,7 +534,7 @@ impl VirtualServer {
         access: Option<&Access>,
     ) -> Result<Option<Arc<crate::credentials::Injected>>, RouteError> {
         match access {
-            Some(a) => self.credential_for(b, a).await,
+            Some(a) => self.lookup_credential(b, a, Count::Errors).await,
             None => Ok(None),
         }
     }
@@ -520,8 +548,34 @@ impl VirtualServer {
         b: &BackendHandle,
         access: &Access,
     ) -> Result<Option<Arc<crate::credentials::Injected>>, RouteError> {
+        self.lookup_credential(b, access, Count::All).await
+    }
+
+    /// [`Self::credential_for`], counting outcomes as `count` says: a call
+    /// counts once (a failure opening its session, or the outcome of its
+    /// own lookup); `initialize` does not count.
+    pub(super) async fn lookup_credential(
+        &self,
+        b: &BackendHandle,
+        access: &Access,
+        count: Count,
+    ) -> Result<Option<Arc<crate::credentials::Injected>>, RouteError> {
         let Some(c) = self.credential(b.index).filter(|c| c.static_part().is_none()) else { return Ok(None) };
-        c.for_call(&access.principal).await.map(Some).map_err(|e| match e {
+        let got = c.for_call(&access.principal).await;
+        if count == Count::All || (count == Count::Errors && got.is_err()) {
+            self.count_credential(
+                b,
+                c.kind_name(),
+                match &got {
+                    Ok(_) => "ok",
+                    Err(crate::credentials::CredentialError::UpstreamOAuth(
+                        crate::upstream_oauth::UpstreamOAuthError::ConsentRequired { .. },
+                    )) => "consent_required",
+                    Err(_) => "error",
+                },
+            );
+        }
+        got.map(Some).map_err(|e| match e {
             crate::credentials::CredentialError::UpstreamOAuth(
                 crate::upstream_oauth::UpstreamOAuthError::ConsentRequired { url, elicitation_id },
             ) => {
