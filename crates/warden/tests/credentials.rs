@@ -388,7 +388,8 @@ async fn transaction_tokens_describe_each_call() {
     assert_eq!(c["tctx"]["target"], "echo");
     assert_eq!(c["tctx"]["virtualServer"], "ex");
     assert_eq!(c["req_wl"], WARDEN_ISSUER);
-    assert!(c["txn"].as_str().is_some_and(|t| !t.is_empty()), "txn is the request id: {c:?}");
+    assert!(c["txn"].as_str().is_some_and(|t| t.len() == 32), "txn is a fresh random id: {c:?}");
+    assert!(c["rctx"]["request_id"].as_str().is_some_and(|t| !t.is_empty()), "the request id is context: {c:?}");
     assert!(c["rctx"]["req_ip"].as_str().is_some_and(|ip| ip == "127.0.0.1"), "{c:?}");
     assert!(c["exp"].as_u64().unwrap() - c["iat"].as_u64().unwrap() <= 60);
     // A second call is a second transaction.

@@ -348,7 +348,14 @@ impl Config {
         };
         let needs_service = virtual_servers.iter().any(|vs| {
             vs.transaction_tokens.is_some()
-                || vs.backends.iter().any(|b| matches!(b.credential, super::token::CredentialSettings::Exchange { .. }))
+                || vs.backends.iter().any(|b| {
+                    matches!(
+                        b.credential,
+                        super::token::CredentialSettings::Exchange { .. }
+                            | super::token::CredentialSettings::ExternalExchange(_)
+                            | super::token::CredentialSettings::IdJag(_)
+                    )
+                })
         });
         if token_service.is_some() {
             for (i, vs) in virtual_servers.iter().enumerate() {
@@ -358,7 +365,10 @@ impl Config {
             }
         }
         if needs_service && token_service.is_none() {
-            p.push("tokenService", "required by `credential: exchange` and `transactionTokens`");
+            p.push(
+                "tokenService",
+                "required by `credential: exchange`, `externalExchange`, `idJag` and `transactionTokens`",
+            );
         }
         if p.0.is_empty() {
             Ok(Config {

@@ -29,6 +29,8 @@ struct Entry {
     value: Arc<Injected>,
     /// Replace from this time on (seconds since the epoch).
     refresh_at: u64,
+    /// When the cached credential expires.
+    expires_at: u64,
 }
 
 /// The cache key of a principal: who (the binding key) and everything that
@@ -44,9 +46,15 @@ pub fn principal_key(p: &Principal) -> String {
     k.push_str(p.client_id.as_deref().unwrap_or(""));
     k.push('\n');
     k.push_str(p.agent.as_ref().map_or("", |a| a.id.as_str()));
+    k.push('\n');
+    k.push_str(p.workload.as_deref().unwrap_or(""));
     for a in &p.act {
         k.push('\n');
         k.push_str(&a.subject);
+        k.push(' ');
+        k.push_str(a.issuer.as_deref().unwrap_or(""));
+        k.push(' ');
+        k.push_str(a.client_id.as_deref().unwrap_or(""));
     }
     k
 }
@@ -57,10 +65,16 @@ impl TokenCache {
         TokenCache { map: Mutex::new(HashMap::new()), capacity: capacity.max(1) }
     }
 
-    /// A cached credential still good for a while.
-    pub fn get(&self, key: &str) -> Option<Arc<Injected>> {
+    /// A cached credential still good for a while and not outliving
+    /// `subject_expires_at` (the caller's own credential: a token minted
+    /// for a longer-lived credential of the same caller is not reused).
+    pub fn get(&self, key: &str, subject_expires_at: Option<u64>) -> Option<Arc<Injected>> {
         let now = now_secs();
-        self.map.lock().get(key).filter(|e| e.refresh_at > now).map(|e| e.value.clone())
+        self.map
+            .lock()
+            .get(key)
+            .filter(|e| e.refresh_at > now && subject_expires_at.is_none_or(|s| e.expires_at <= s))
+            .map(|e| e.value.clone())
     }
 
     /// Remembers `value` until shortly before `expires_at`.
@@ -78,7 +92,7 @@ impl TokenCache {
                 map.clear();
             }
         }
-        map.insert(key, Entry { value, refresh_at });
+        map.insert(key, Entry { value, refresh_at, expires_at });
     }
 
     /// Entries held.
@@ -102,12 +116,21 @@ mod tests {
         let v = Arc::new(Injected::default());
         let now = now_secs();
         c.put("a".into(), v.clone(), now + 300);
-        assert!(c.get("a").is_some());
+        assert!(c.get("a", None).is_some());
         c.put("short".into(), v.clone(), now + 5);
-        assert!(c.get("short").is_some(), "10% margin on a 5 s token rounds to 0");
+        assert!(c.get("short", None).is_some(), "10% margin on a 5 s token rounds to 0");
         c.put("c".into(), v.clone(), now + 300);
         assert!(c.len() <= 2);
         c.put("gone".into(), v, now);
-        assert!(c.get("gone").is_none());
+        assert!(c.get("gone", None).is_none());
+    }
+
+    #[test]
+    fn an_entry_outliving_the_subject_is_not_reused() {
+        let c = TokenCache::new(4);
+        let exp = now_secs() + 300;
+        c.put("k".into(), Arc::new(Injected::default()), exp);
+        assert!(c.get("k", Some(exp + 10)).is_some(), "subject lives longer: reuse");
+        assert!(c.get("k", Some(exp - 100)).is_none(), "the subject expires first: mint anew");
     }
 }

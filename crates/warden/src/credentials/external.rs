@@ -54,10 +54,7 @@ impl Server {
             .await
             .map_err(|e| CredentialError::External(e.without_url().to_string()))?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| CredentialError::External(e.without_url().to_string()))?;
-        if bytes.len() > MAX_RESPONSE {
-            return Err(CredentialError::External("token response too large".into()));
-        }
+        let bytes = crate::auth::jwks::read_capped(resp, MAX_RESPONSE).await.map_err(CredentialError::External)?;
         let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
         if !status.is_success() {
             // The error code and description name no secret (RFC 6749 §5.2).
@@ -69,8 +66,9 @@ impl Server {
             .as_str()
             .filter(|t| !t.is_empty())
             .ok_or_else(|| CredentialError::External("no access_token in the response".into()))?;
-        let expires_in = v["expires_in"].as_u64().unwrap_or(DEFAULT_EXPIRES_IN);
-        Ok((token.to_string(), now_secs() + expires_in))
+        // An absurd `expires_in` is capped (the cache refreshes long before).
+        let expires_in = v["expires_in"].as_u64().unwrap_or(DEFAULT_EXPIRES_IN).min(24 * 3600);
+        Ok((token.to_string(), now_secs().saturating_add(expires_in)))
     }
 }
 
@@ -115,7 +113,7 @@ impl ExternalExchange {
     /// The token for this principal (cached).
     pub async fn for_call(&self, principal: &Principal) -> Result<Arc<Injected>, CredentialError> {
         let key = principal_key(principal);
-        if let Some(hit) = self.cache.get(&key) {
+        if let Some(hit) = self.cache.get(&key, principal.expires_at) {
             return Ok(hit);
         }
         let subject = mint_delegated(&self.service, principal, &self.server.issuer, None, None, false)?;
@@ -210,7 +208,7 @@ impl IdJag {
     /// The token for this principal (cached).
     pub async fn for_call(&self, principal: &Principal) -> Result<Arc<Injected>, CredentialError> {
         let key = principal_key(principal);
-        if let Some(hit) = self.cache.get(&key) {
+        if let Some(hit) = self.cache.get(&key, principal.expires_at) {
             return Ok(hit);
         }
         let form = vec![("grant_type", JWT_BEARER.to_string()), ("assertion", self.assertion(principal)?)];

@@ -203,7 +203,7 @@ impl BackendCredential {
             Kind::Secret(s) => Ok(s.clone()),
             Kind::Exchange { service, audience, scopes, lifetime, impersonate, cache } => {
                 let key = cache::principal_key(principal);
-                if let Some(hit) = cache.get(&key) {
+                if let Some(hit) = cache.get(&key, principal.expires_at) {
                     return Ok(hit);
                 }
                 let minted = mint_delegated(service, principal, audience, scopes.as_deref(), *lifetime, *impersonate)?;

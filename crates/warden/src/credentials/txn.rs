@@ -62,7 +62,9 @@ impl TxnTokens {
         if let Some(t) = cx.target {
             tctx["target"] = json!(t);
         }
-        let mut rctx = json!({});
+        // The request id comes from the client (`x-request-id`): context,
+        // not the transaction's identity, which Warden makes up.
+        let mut rctx = json!({"request_id": cx.request_id});
         if let Some(ip) = cx.client_address {
             rctx["req_ip"] = json!(ip.to_string());
         }
@@ -70,9 +72,10 @@ impl TxnTokens {
         let mut claims = json!({
             "iss": self.service.issuer(),
             "iat": now,
-            "exp": now + self.lifetime,
+            // Never beyond the caller's own credential.
+            "exp": principal.expires_at.map_or(now + self.lifetime, |e| e.min(now + self.lifetime)),
             "aud": self.audience,
-            "txn": cx.request_id,
+            "txn": txn_id(),
             "sub": subject,
             "scope": scope,
             "req_wl": self.service.issuer(),
@@ -87,4 +90,10 @@ impl TxnTokens {
         }
         sensitive(&self.service.sign("txntoken+jwt", &claims)?)
     }
+}
+
+/// A fresh transaction id: 128 random bits, hex.
+fn txn_id() -> String {
+    let b: [u8; 16] = rand::random();
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -33,6 +33,17 @@ impl Gateway {
         log.request_id = request_id(req.headers());
         let rt = self.runtime();
         let path = req.uri().path();
+        if crate::upstream_oauth::is_upstream_path(path) && rt.token_service.is_none() {
+            // `oauthClient` redirects come back here even without a token service.
+            log.outcome = "token_service";
+            let path = path.to_string();
+            let query = req.uri().query().map(str::to_string);
+            let resp = crate::upstream_oauth::serve(req.method(), &path, query.as_deref()).await;
+            self.metrics.observe_token_service(&path, resp.status().as_u16());
+            log.status = resp.status().as_u16();
+            log.emit(rt.config.access_log);
+            return resp;
+        }
         if let Some(ts) = &rt.token_service
             && crate::token::http::is_token_path(path)
         {

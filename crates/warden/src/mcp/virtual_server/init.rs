@@ -72,7 +72,7 @@ impl VirtualServer {
             .map(|b| {
                 let caps = caps.clone();
                 async move {
-                    let cred = self.lookup_credential(b, access, super::Count::None).await.ok().flatten();
+                    let cred = self.lookup_credential(b, access, super::credential::Count::None).await.ok().flatten();
                     (b.name.clone(), b.open_client_session(&caps, cred).await)
                 }
             });
