@@ -4,7 +4,9 @@
 # front-door token; Warden (examples/delegation/warden.yaml) sends each backend a credential
 # made for it alone; three Python MCP SDK servers (scripts/peers/delegation_server.py) check
 # what they received: two verify the token with PyJWT against Warden's JWKS and their own
-# audience, the third (the "external API") checks the injected key.
+# audience, the third (the "external API") checks the injected key. Pattern 1 runs twice: with
+# an agent's own client_credentials token, and with a user (alice) signed in through the agent
+# `hr-assistant` by the official TypeScript MCP SDK (scripts/peers/ts_policy_client.mjs).
 #
 #   scripts/e2e-delegation.sh
 #
@@ -34,7 +36,11 @@ json.dump({"keys": [{"kty": "EC", "crv": "P-256", "x": b(n.x), "y": b(n.y), "alg
 PY
 # The same provider is the front door's issuer and, for /partner-as, the external AS where
 # Warden performs RFC 8693 (its token-exchange grant checks Warden's subject tokens).
+# `hr-assistant` is the user-facing agent (a public client, authorization code + PKCE).
+agent=hr-assistant
+redirect="http://127.0.0.1:9/oauth/callback" # never fetched: the client's browser stops there
 "$PEERS_NODE22" "$repo_root/scripts/peers/oidc_provider.mjs" --port 0 --client agent-1:agent-1-secret \
+  --public-client "$agent=$redirect" \
   --token-exchange "$warden/oauth/jwks" --pkjwt-client "warden=$work/warden-client.jwks" \
   >"$work/oidc.log" 2>&1 & pids+=($!)
 oidc_pid=$!
@@ -161,6 +167,43 @@ W="$warden" check "pattern 1: sub is the caller, scope narrowed to mcp:tools, sh
   't.get("sub") == "agent-1" and t.get("scope") == "mcp:tools" and t["exp"] - t["iat"] <= 300'
 T="$hr_token" check "pattern 1: the caller's own token never reached the server" "$work/hr.json" \
   'os.environ["T"] not in json.dumps(r) and t.get("sub")'
+# 1 (user). alice signs in through the agent hr-assistant with the TypeScript MCP SDK (it does
+# the OAuth: 401, discovery, authorization code + PKCE, resource = $warden/hr; the scripted
+# browser fills in the provider's forms) and calls `whoami`. The HR server must see alice as
+# `sub` and the agent (her front-door token's client) as `act.sub`.
+cat >"$work/alice-plan.json" <<EOF
+{"user": "alice", "clientId": "$agent", "redirectUri": "$redirect", "label": "delegation-ts", "steps": [
+  {"call": "whoami", "expect": "allow", "text": "\"sub\"", "save": "$work/alice-whoami.txt"}
+]}
+EOF
+rc=0; timeout 120 "$PEERS_NODE22" "$repo_root/scripts/peers/ts_policy_client.mjs" "$warden/hr" "$work/alice-plan.json" \
+  "$work/alice-tokens.json" >"$work/ts-alice.out" 2>"$work/ts-alice.out.err" || rc=$?
+tally "ts client (alice via $agent)" "$rc" "$work/ts-alice.out"
+# Into call.py's shape for `check`, plus alice's front-door token and its claims.
+python3 - "$work/alice-whoami.txt" "$work/alice-tokens.json" "$work/alice.json" <<'PY'
+import base64, json, os, sys
+raw = open(sys.argv[1]).read() if os.path.exists(sys.argv[1]) else ""
+try:
+    text = json.loads(raw)
+except ValueError:
+    text = None
+try:
+    fd = json.load(open(sys.argv[2])).get("initial") or ""
+except (OSError, ValueError):
+    fd = ""
+try:
+    fd_claims = json.loads(base64.urlsafe_b64decode(fd.split(".")[1] + "=="))
+except (IndexError, ValueError):
+    fd_claims = {}
+json.dump({"status": None, "text": text, "raw": raw, "front_door": fd, "front_door_claims": fd_claims},
+          open(sys.argv[3], "w"))
+PY
+A="$agent" W="$warden" check "pattern 1 (user via agent): the HR server verified a Warden token for https://hr.internal only with sub = alice, act.sub = $agent" "$work/alice.json" \
+  't.get("sub") == "alice" and t.get("act", {}).get("sub") == os.environ["A"] and t.get("aud") == "https://hr.internal" and t.get("iss") == os.environ["W"] and t.get("typ") == "at+jwt"'
+check "pattern 1 (user via agent): scope ⊆ mcp:tools (the configured scopes), short-lived" "$work/alice.json" \
+  't.get("scope") and set(t["scope"].split()) <= {"mcp:tools"} and t["exp"] - t["iat"] <= 300'
+I="$issuer" A="$agent" W="$warden" check "pattern 1 (user via agent): alice's front-door token (oidc-provider's, client_id $agent, aud $warden/hr) never reached the server" "$work/alice.json" \
+  'r["front_door_claims"].get("sub") == "alice" and r["front_door_claims"].get("client_id") == os.environ["A"] and r["front_door_claims"].get("iss") == os.environ["I"] and r["front_door_claims"].get("aud") == os.environ["W"] + "/hr" and r["front_door"] not in r["raw"] and r["front_door"].split(".")[2] not in r["raw"] and t.get("iss") != os.environ["I"] and t.get("jti") != r["front_door_claims"].get("jti")'
 # 2. Agent → another agent's tools: down-scoped to mcp:read.
 ag_token=$(token_for /agents "mcp:tools mcp:read")
 call /agents "$ag_token" "$work/agents.json"

@@ -7,9 +7,11 @@
 //
 //   PEERS_DIR=.peers $PEERS_NODE22 scripts/peers/ts_policy_client.mjs MCP_URL PLAN.json [TOKENS_OUT.json]
 //
-// PLAN.json: {"user": "alice", "clientId": "hr-assistant", "steps": [...]}, each step one of
+// PLAN.json: {"user": "alice", "clientId": "hr-assistant", "steps": [...]} (optional "label"
+// replaces `policy-ts` in the check lines, "redirectUri" the default redirect), each step one of
 //   {"list": {"visible": [names], "hidden": [names]}}
 //   {"call": NAME, "arguments": {...}, "expect": "allow", "text": "substring of the result"}
+//       optional "save": "FILE" writes the result's text there (for the calling script's checks)
 //   {"call": NAME, "arguments": {...}, "expect": "deny"}       JSON-RPC error -32003 Forbidden
 //   {"call": NAME, "arguments": {...}, "expect": "stepUp", "scope": "mcp:admin", "text": "…"}
 //       Warden answers 403 insufficient_scope; the SDK transport's own upscoping asks the
@@ -51,7 +53,7 @@ const { McpError } = sdkRequire("@modelcontextprotocol/sdk/types.js");
 
 // --- reporting --------------------------------------------------------------------------
 let failed = 0;
-const label = `policy-ts(${USER})`;
+const label = `${plan.label ?? "policy-ts"}(${USER})`;
 function check(description, ok, detail) {
   if (ok) {
     console.log(`ok - ${label}: ${description}`);
@@ -169,6 +171,7 @@ for (const step of plan.steps) {
     try {
       const r = await call();
       const t = textOf(r);
+      if (step.save) fs.writeFileSync(step.save, t);
       check(`${what} is allowed and answered${step.text ? ` (${JSON.stringify(step.text)})` : ""}`,
         !r.isError && (!step.text || t.includes(step.text)), r);
     } catch (e) {
