@@ -12,7 +12,7 @@ use std::time::Duration;
 use criterion::{Throughput, criterion_group, criterion_main};
 use warden::auth::{AgentIdentity, Principal, PrincipalKind};
 use warden::config::raw_token::SigningAlgorithm;
-use warden::config::{CredentialSettings, SigningKeySettings, TokenServiceSettings, TransactionTokenSettings};
+use warden::config::{CredentialSettings, TokenServiceSettings, TransactionTokenSettings};
 use warden::credentials::BackendCredential;
 use warden::credentials::txn::{TxnContext, TxnTokens};
 use warden::token::{KeyRing, MintRequest, TokenService};
@@ -20,21 +20,7 @@ use warden::token::{KeyRing, MintRequest, TokenService};
 mod common;
 
 fn service(alg: SigningAlgorithm) -> Arc<TokenService> {
-    let settings = TokenServiceSettings {
-        issuer: "https://warden.bench".into(),
-        keys: SigningKeySettings {
-            dir: None,
-            files: Vec::new(),
-            algorithm: alg,
-            rotate_every: Duration::from_secs(86400),
-            overlap: Duration::from_secs(3600),
-        },
-        token_lifetime: Duration::from_secs(300),
-        clients: Vec::new(),
-        subject_issuers: Vec::new(),
-        spiffe: None,
-        policy: None,
-    };
+    let settings = TokenServiceSettings::in_memory("https://warden.bench", alg);
     let ring = KeyRing::open(&settings.keys).unwrap();
     TokenService::with_keys(Arc::new(settings), ring)
 }

@@ -140,25 +140,11 @@ mod tests {
     use super::*;
     use crate::auth::AgentIdentity;
     use crate::auth::principal::Actor;
+    use crate::config::TokenServiceSettings;
     use crate::config::raw_token::SigningAlgorithm;
-    use crate::config::{SigningKeySettings, TokenServiceSettings};
 
     fn service() -> Arc<TokenService> {
-        let settings = TokenServiceSettings {
-            issuer: "http://127.0.0.1:1".into(),
-            keys: SigningKeySettings {
-                dir: None,
-                files: Vec::new(),
-                algorithm: SigningAlgorithm::ES256,
-                rotate_every: Duration::from_secs(86400),
-                overlap: Duration::from_secs(3600),
-            },
-            token_lifetime: Duration::from_secs(300),
-            clients: Vec::new(),
-            subject_issuers: Vec::new(),
-            spiffe: None,
-            policy: None,
-        };
+        let settings = TokenServiceSettings::in_memory("http://127.0.0.1:1", SigningAlgorithm::ES256);
         let ring = super::super::KeyRing::open(&settings.keys).unwrap();
         TokenService::with_keys(Arc::new(settings), ring)
     }
