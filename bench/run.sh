@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Load harness: `tools/call echo` against mcp-conformance-server directly and
 # through Warden (bench/warden-bench.yaml), in the same run, in both protocol
-# eras, at 1 and 32 connections. Prints a markdown table and writes it to
-# bench/results/latest.md. See bench/README.md.
+# eras, at 1 and 32 connections; through Warden also with a JWT, with JWT +
+# policy, and with JWT + an `exchange` upstream credential. Prints a markdown
+# table and writes it to bench/results/latest.md. See bench/README.md.
 #
 #   bench/run.sh                     # ~2 minutes after the release build
 #   BENCH_DURATION=5 bench/run.sh    # shorter runs
@@ -70,6 +71,9 @@ bench_token="$("$bin/bench-token" "$work/jwks.json" https://bench.warden.invalid
 # /mcp-auth token: its `audiences` is set from BENCH_AUTH_AUDIENCE.)
 policy_url="http://127.0.0.1:$listen_port/mcp-policy"
 policy_token="$bench_token"
+# Upstream credential on: the same authentication, and the backend gets a token minted by
+# Warden's token service (`credential: {exchange: {}}`, cached per principal).
+exchange_url="http://127.0.0.1:$listen_port/mcp-exchange"
 # The access log (one JSON line per request on stdout) goes to a file, as in production.
 MCP_A_URL="$backend_url" WARDEN_LISTEN="127.0.0.1:$listen_port" WARDEN_ADMIN="127.0.0.1:$admin_port" \
   WARDEN_SESSION_KEY="$(head -c 32 /dev/urandom | base64)" BENCH_JWKS_FILE="$work/jwks.json" \
@@ -109,6 +113,17 @@ open_session() { # URL: initialize + notifications/initialized, prints the sessi
   echo "$sid"
 }
 
+open_auth_session() { # URL TOKEN WHAT: open_session with a Bearer token, then check echo; prints the session id
+  local url="$1" header="Authorization: Bearer $2" what="$3" sid
+  post "$url" "$init_body" "$header" > "$work/init.out"
+  sid="$(tr -d '\r' < "$work/headers" | awk 'tolower($1)=="mcp-session-id:"{print $2}')"
+  [[ -n "$sid" ]] || { echo "error: no session from $url" >&2; cat "$work/init.out" >&2; return 1; }
+  post "$url" "$initialized_body" "Mcp-Session-Id: $sid" "MCP-Protocol-Version: $legacy_version" "$header" > /dev/null
+  echo_works "$url" "$legacy_body" "Mcp-Session-Id: $sid" "MCP-Protocol-Version: $legacy_version" "$header" \
+    || { echo "error: legacy echo fails through Warden with $what" >&2; return 1; }
+  echo "$sid"
+}
+
 echo_works() { # URL BODY [HEADER...]: the echo call answers "hello" without an error
   local reply; reply="$(post "$@" || true)"
   [[ "$reply" == *'"text":"hello"'* && "$reply" != *'"error"'* ]]
@@ -138,7 +153,7 @@ measure() { # ERA TARGET URL CONNS [VAR=VALUE...]: one wrk run; appends a row to
       printf "%s\t%s\t%s\t%.0f\t%d\t%d\t%d\t%s\t%s\t%d\n", era, conns, target, rps, r["p50_us"], r["p90_us"],
         r["p99_us"], wcpu, bcpu, r["socket_errors"] + r["non2xx"]
     }' >> "$rows"
-  tail -n 1 "$rows" | awk -F'\t' '{ printf "  %-6s c=%-3s %-7s %8s req/s  p50 %5s us  p99 %6s us  warden %s CPU-us/req  errors %s\n",
+  tail -n 1 "$rows" | awk -F'\t' '{ printf "  %-6s c=%-3s %-15s %8s req/s  p50 %5s us  p99 %6s us  warden %s CPU-us/req  errors %s\n",
     $1, $2, $3, $4, $5, $7, $8, $10 }'
 }
 
@@ -150,27 +165,20 @@ echo_works "$backend_url" "$legacy_body" "Mcp-Session-Id: $direct_sid" "MCP-Prot
 echo_works "$warden_url" "$legacy_body" "Mcp-Session-Id: $warden_sid" "MCP-Protocol-Version: $legacy_version" \
   || { echo "error: legacy echo fails through Warden" >&2; exit 1; }
 
-auth_header="Authorization: Bearer $bench_token"
-auth_sid="$(post "$auth_url" "$init_body" "$auth_header" > "$work/init.out"; tr -d '\r' < "$work/headers" | awk 'tolower($1)=="mcp-session-id:"{print $2}')"
-[[ -n "$auth_sid" ]] || { echo "error: no session from $auth_url" >&2; cat "$work/init.out" >&2; exit 1; }
-post "$auth_url" "$initialized_body" "Mcp-Session-Id: $auth_sid" "MCP-Protocol-Version: $legacy_version" "$auth_header" > /dev/null
-echo_works "$auth_url" "$legacy_body" "Mcp-Session-Id: $auth_sid" "MCP-Protocol-Version: $legacy_version" "$auth_header" \
-  || { echo "error: legacy echo fails through Warden with authentication" >&2; exit 1; }
+auth_sid="$(open_auth_session "$auth_url" "$bench_token" authentication)"
 [[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data-binary "$legacy_body" "$auth_url")" == 401 ]] \
   || { echo "error: $auth_url answers without a token" >&2; exit 1; }
 
-policy_header="Authorization: Bearer $policy_token"
-policy_sid="$(post "$policy_url" "$init_body" "$policy_header" > "$work/init.out"; tr -d '\r' < "$work/headers" | awk 'tolower($1)=="mcp-session-id:"{print $2}')"
-[[ -n "$policy_sid" ]] || { echo "error: no session from $policy_url" >&2; cat "$work/init.out" >&2; exit 1; }
-post "$policy_url" "$initialized_body" "Mcp-Session-Id: $policy_sid" "MCP-Protocol-Version: $legacy_version" "$policy_header" > /dev/null
-echo_works "$policy_url" "$legacy_body" "Mcp-Session-Id: $policy_sid" "MCP-Protocol-Version: $legacy_version" "$policy_header" \
-  || { echo "error: legacy echo fails through Warden with policy" >&2; exit 1; }
+policy_sid="$(open_auth_session "$policy_url" "$policy_token" policy)"
+exchange_sid="$(open_auth_session "$exchange_url" "$bench_token" "an exchange credential")"
 
 modern_headers=("MCP-Protocol-Version: $modern_version" "Mcp-Method: tools/call" "Mcp-Name: echo")
 modern=0
 if echo_works "$backend_url" "$modern_body" "${modern_headers[@]}"; then
   echo_works "$warden_url" "$modern_body" "${modern_headers[@]}" \
     || { echo "error: modern echo works directly but fails through Warden" >&2; exit 1; }
+  echo_works "$exchange_url" "$modern_body" "${modern_headers[@]}" "Authorization: Bearer $bench_token" \
+    || { echo "error: modern echo fails through Warden with an exchange credential" >&2; exit 1; }
   modern=1
 else
   echo "note: the backend does not answer $modern_version requests; modern era skipped" >&2
@@ -186,6 +194,8 @@ for c in $connections; do
     BENCH_PROTOCOL_VERSION="$legacy_version" BENCH_AUTHORIZATION="Bearer $bench_token"
   measure legacy warden+policy "$policy_url" "$c" BENCH_BODY="$legacy_body" BENCH_SESSION="$policy_sid" \
     BENCH_PROTOCOL_VERSION="$legacy_version" BENCH_AUTHORIZATION="Bearer $policy_token"
+  measure legacy warden+exchange "$exchange_url" "$c" BENCH_BODY="$legacy_body" BENCH_SESSION="$exchange_sid" \
+    BENCH_PROTOCOL_VERSION="$legacy_version" BENCH_AUTHORIZATION="Bearer $bench_token"
   if [[ "$modern" == 1 ]]; then
     for target in direct warden; do
       url="$backend_url"; [[ "$target" == warden ]] && url="$warden_url"
@@ -197,6 +207,9 @@ for c in $connections; do
     measure modern warden+policy "$policy_url" "$c" BENCH_BODY="$modern_body" \
       BENCH_PROTOCOL_VERSION="$modern_version" BENCH_MCP_METHOD=tools/call BENCH_MCP_NAME=echo \
       BENCH_AUTHORIZATION="Bearer $policy_token"
+    measure modern warden+exchange "$exchange_url" "$c" BENCH_BODY="$modern_body" \
+      BENCH_PROTOCOL_VERSION="$modern_version" BENCH_MCP_METHOD=tools/call BENCH_MCP_NAME=echo \
+      BENCH_AUTHORIZATION="Bearer $bench_token"
   fi
 done
 
@@ -274,6 +287,15 @@ report="$work/report.md"
   echo "|---|---:|---:|---:|---|"
   awk -F'\t' '$3 == "warden+jwt" { w[$1 FS $2] = $0 }
     $3 == "warden+policy" { k = $1 FS $2; if (!(k in w)) next; split(w[k], x, FS)
+      printf "| %s | %s | %.2f | %+d | %s → %s |\n", $1, $2, $4 / x[4], $5 - x[5], x[8], $8 }' "$rows"
+  echo
+  echo "Price of an \`exchange\` upstream credential (the backend gets a token minted by Warden's token service," \
+    "cached per principal, so a cache hit per call; on top of the same JWT; same run):"
+  echo
+  echo "| era | conns | req/s ratio (exchange/jwt only) | added p50 µs | Warden CPU-µs/req jwt → jwt+exchange |"
+  echo "|---|---:|---:|---:|---|"
+  awk -F'\t' '$3 == "warden+jwt" { w[$1 FS $2] = $0 }
+    $3 == "warden+exchange" { k = $1 FS $2; if (!(k in w)) next; split(w[k], x, FS)
       printf "| %s | %s | %.2f | %+d | %s → %s |\n", $1, $2, $4 / x[4], $5 - x[5], x[8], $8 }' "$rows"
   # Little's law with p50 standing in for the mean: far fewer requests in
   # flight than connections means the server served some connections and left
