@@ -444,3 +444,25 @@ fn client_configuration_is_validated_at_load() {
     let ok = format!("{{id: a, secretHash: \"sha256:{}\"}}", sha256_hex("x"));
     assert_eq!(load(&ok), "", "a valid client loads");
 }
+
+/// Guessing client secrets is braked per address before any secret is
+/// checked: after the burst, 429 with `Retry-After` and an OAuth error.
+#[tokio::test]
+async fn secret_guessing_is_braked_per_address() {
+    let env = Env::start(false).await;
+    let mut braked = None;
+    // The burst is 100 and 10 more come back per second: 400 quick guesses
+    // hit the brake unless they take longer than 30 s.
+    for _ in 0..400 {
+        let r = env.post(Auth::ClientId("secret-agent"), &[("grant_type", GRANT), ("client_secret", "guess")]).await;
+        if r.status == 429 {
+            braked = Some(r);
+            break;
+        }
+        assert_eq!(r.status, 401, "{r:?}");
+    }
+    let r = braked.expect("the brake never engaged");
+    assert_eq!(r.body["error"], "temporarily_unavailable");
+    assert_eq!(r.headers.get("cache-control").unwrap(), "no-store");
+    assert!(r.headers.get("retry-after").unwrap().to_str().unwrap().parse::<u64>().unwrap() >= 1);
+}

@@ -10,7 +10,7 @@
 //! - [`local`]: in-memory buckets. [`redis`]: the same in Redis (Lua).
 //! - `limiter`: [`RateLimiter`], the facade with the Redis fallback.
 
-mod bucket;
+pub(crate) mod bucket;
 pub mod config;
 mod limiter;
 pub mod local;

@@ -142,6 +142,18 @@ where
         Ok(b) => b.to_bytes(),
         Err(_) => return oauth_error(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", Some("request too large")),
     };
+    // Brute-force brake before any secret is looked at.
+    if parts.method == Method::POST
+        && matches!(path.as_str(), paths::TOKEN | paths::AUTHORIZE | paths::REGISTER)
+        && let Err(wait) = ts.brake.check(parts.extensions.get::<Arc<ConnInfo>>().and_then(|c| c.peer).map(|p| p.ip()))
+    {
+        let mut r = oauth_error(StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable", Some("too many requests"));
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
+            r.headers_mut().insert(http::header::RETRY_AFTER, v);
+        }
+        return r;
+    }
     let req = OAuthRequest {
         method: parts.method.clone(),
         path: path.clone(),

@@ -3,6 +3,7 @@
 //! tokens, the development identity provider's tokens), verifies its own
 //! tokens when they come back, and publishes its keys and RFC 8414 metadata.
 
+pub mod brake;
 pub mod exchange;
 pub mod http;
 pub mod keys;
@@ -62,6 +63,8 @@ pub struct TokenService {
     /// the service a reload replaces when the keys stay (tokens and codes
     /// issued before the reload stay usable).
     pub(crate) idp_state: Arc<std::sync::OnceLock<Arc<crate::idp::IdpState>>>,
+    /// Per-address brake on the secret-checking endpoints.
+    pub(crate) brake: Arc<brake::Brake>,
 }
 
 /// Allowed clock difference when verifying Warden's own tokens.
@@ -80,13 +83,20 @@ impl TokenService {
             ring,
             exchange_state: std::sync::OnceLock::new(),
             idp_state: Arc::default(),
+            brake: Arc::default(),
         }))
     }
 
     /// A service over an open key ring, without background rotation (tests,
     /// benchmarks, tools that sign once).
     pub fn with_keys(settings: Arc<TokenServiceSettings>, ring: Arc<KeyRing>) -> Arc<TokenService> {
-        Arc::new(TokenService { settings, ring, exchange_state: std::sync::OnceLock::new(), idp_state: Arc::default() })
+        Arc::new(TokenService {
+            settings,
+            ring,
+            exchange_state: std::sync::OnceLock::new(),
+            idp_state: Arc::default(),
+            brake: Arc::default(),
+        })
     }
 
     /// A service with new settings over `old`'s key ring and development
@@ -97,6 +107,7 @@ impl TokenService {
             ring: old.ring.clone(),
             exchange_state: std::sync::OnceLock::new(),
             idp_state: old.idp_state.clone(),
+            brake: old.brake.clone(),
         })
     }
 
