@@ -38,7 +38,8 @@ impl Gateway {
             log.outcome = "token_service";
             let path = path.to_string();
             let query = req.uri().query().map(str::to_string);
-            let resp = crate::upstream_oauth::serve(req.method(), &path, query.as_deref()).await;
+            let resp =
+                crate::upstream_oauth::serve(req.method(), &path, query.as_deref(), &[listener.base_url()]).await;
             self.metrics.observe_token_service(&path, resp.status().as_u16());
             log.status = resp.status().as_u16();
             log.emit(rt.config.access_log);

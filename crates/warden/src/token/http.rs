@@ -127,7 +127,13 @@ where
         (&Method::GET | &Method::HEAD, paths::JWKS) => return public_json(&ts.jwks()),
         // Warden as the OAuth client of upstream servers (`oauthClient` credentials).
         (_, p) if crate::upstream_oauth::is_upstream_path(p) => {
-            return crate::upstream_oauth::serve(&parts.method, p, parts.uri.query()).await;
+            return crate::upstream_oauth::serve(
+                &parts.method,
+                p,
+                parts.uri.query(),
+                &[ts.issuer().to_string(), listener.base_url()],
+            )
+            .await;
         }
         (&Method::OPTIONS, _) => {
             let mut r = status_only(StatusCode::NO_CONTENT);

@@ -33,10 +33,11 @@ impl Registry {
         self.0.read().get(id).and_then(Weak::upgrade)
     }
 
-    /// Any live backend (for the client metadata document, which only
-    /// depends on Warden's base URL).
-    pub fn any(&self) -> Option<Arc<OAuthClientCredential>> {
-        self.0.read().values().find_map(Weak::upgrade)
+    /// A live backend whose client metadata document is at `url` (the
+    /// document depends only on that URL and its redirect URI, so any of
+    /// them answers).
+    pub fn by_metadata_url(&self, url: &str) -> Option<Arc<OAuthClientCredential>> {
+        self.0.read().values().filter_map(Weak::upgrade).find(|c| c.client_metadata_url() == url)
     }
 
     /// Routes a callback query to the backend named in its `state`.

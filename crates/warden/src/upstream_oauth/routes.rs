@@ -13,8 +13,10 @@ pub fn is_upstream_path(path: &str) -> bool {
 }
 
 /// Serves `GET /oauth/upstream/callback` and
-/// `GET /oauth/upstream/client-metadata.json`.
-pub async fn serve(method: &Method, path: &str, query: Option<&str>) -> Response<Body> {
+/// `GET /oauth/upstream/client-metadata.json`; `bases` are the base URLs
+/// this request may have been made under (the token service issuer, the
+/// listener's public URL): a backend whose metadata URL is one of them answers.
+pub async fn serve(method: &Method, path: &str, query: Option<&str>, bases: &[String]) -> Response<Body> {
     if method != Method::GET && method != Method::HEAD {
         return status_only(StatusCode::METHOD_NOT_ALLOWED);
     }
@@ -35,7 +37,7 @@ pub async fn serve(method: &Method, path: &str, query: Option<&str>) -> Response
                 page(status, "Authorization failed", e.public_message())
             }
         },
-        paths::CLIENT_METADATA => match registry().any() {
+        paths::CLIENT_METADATA => match bases.iter().find_map(|b| registry().by_metadata_url(&format!("{b}{path}"))) {
             Some(c) => {
                 let doc = client_metadata_document(c.client_metadata_url(), c.redirect_uri());
                 let mut r = json_response(StatusCode::OK, doc.to_string().into_bytes());
