@@ -1,6 +1,7 @@
 //! Configuration: raw serde structs → validated model; env expansion; schema.
 
 pub mod auth;
+mod backend;
 mod credential;
 mod env;
 mod idp;
